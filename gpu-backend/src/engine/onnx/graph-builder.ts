@@ -208,7 +208,7 @@ export type TensorPlacement = { kind: "inline" } | { kind: "external"; ref: Exte
 async function writeChunks(path: string, chunks: Uint8Array[]): Promise<void> {
   const s = createWriteStream(path);
   for (const c of chunks) {
-    if (!s.write(c)) await new Promise((r) => s.once("drain", r));
+    if (!s.write(c)) await new Promise<void>((r) => s.once("drain", () => r()));
   }
   s.end();
   await finished(s);

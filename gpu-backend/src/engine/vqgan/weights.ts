@@ -1,0 +1,234 @@
+// VQ-GAN weights by their diffusers names: a seeded initialiser (dev models, tests) and a reader/writer for
+// the Hugging Face layout (`vqvae/config.json` + `vqvae/diffusion_pytorch_model.safetensors`). Weights
+// are held as fp32 (the reference runs the VQ in fp32; 146 M params = 585 MB for the real model), whatever
+// the checkpoint's dtype (F32, F16 or BF16).
+
+import { existsSync } from "node:fs";
+import { mkdir, readFile, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import {
+  readSafetensorsHeader,
+  readTensorBytes,
+  writeSafetensors,
+  type SafetensorsDType,
+  type TensorToWrite,
+} from "../safetensors";
+import { validateVqConfig, vqConfigFromDiffusers, vqConfigToDiffusers, vqTensorShapes, type VqConfig } from "./config";
+
+export interface VqTensor {
+  shape: number[];
+  data: Float32Array;
+}
+export type VqWeights = Map<string, VqTensor>;
+
+export const VQ_WEIGHTS_FILE = "diffusion_pytorch_model.safetensors";
+const VQ_WEIGHTS_FILE_FP16 = "diffusion_pytorch_model.fp16.safetensors";
+
+// ---- deterministic random numbers -------------------------------------------------------------------
+
+function fnv1a(text: string, seed: number): number {
+  let h = (0x811c9dc5 ^ seed) >>> 0;
+  for (let i = 0; i < text.length; i++) {
+    h ^= text.charCodeAt(i);
+    h = Math.imul(h, 0x01000193) >>> 0;
+  }
+  return h;
+}
+
+/** mulberry32: a small, fast, well-mixed 32-bit generator; one stream per tensor name. */
+function mulberry32(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+function normals(n: number, seed: number): Float64Array {
+  const u = mulberry32(seed);
+  const out = new Float64Array(n);
+  for (let i = 0; i < n; i += 2) {
+    const u1 = 1 - u(); // (0, 1]
+    const u2 = u();
+    const r = Math.sqrt(-2 * Math.log(u1));
+    out[i] = r * Math.cos(2 * Math.PI * u2);
+    if (i + 1 < n) out[i + 1] = r * Math.sin(2 * Math.PI * u2);
+  }
+  return out;
+}
+
+/**
+ * Seeded weights with the exact diffusers names and shapes. Scales keep activations O(1) through the
+ * network (GroupNorm renormalises each resnet), the codebook matches the spread of the encoder's
+ * latents (so many distinct codes are used) and the decoder output is centred on 0.5, so decoded pixels
+ * cover the whole 0..255 range without saturating. Each tensor has its own stream (seed x name), so
+ * the values do not depend on the order tensors are created in.
+ */
+export function seededVqWeights(cfg: VqConfig, seed = 1): VqWeights {
+  validateVqConfig(cfg);
+  const out: VqWeights = new Map();
+  for (const [name, shape] of vqTensorShapes(cfg)) {
+    const n = shape.reduce((a, b) => a * b, 1);
+    const z = normals(n, fnv1a(name, seed));
+    const data = new Float32Array(n);
+    const isNorm = /norm(1|2|_out)\.(weight|bias)$/.test(name);
+    if (name === "quantize.embedding.weight") {
+      for (let i = 0; i < n; i++) data[i] = 0.6 * z[i];
+    } else if (isNorm && name.endsWith(".weight")) {
+      for (let i = 0; i < n; i++) data[i] = 1 + 0.1 * z[i];
+    } else if (isNorm) {
+      for (let i = 0; i < n; i++) data[i] = 0.05 * z[i];
+    } else if (name.endsWith(".bias")) {
+      const centre = name === "decoder.conv_out.bias" ? 0.5 : 0;
+      for (let i = 0; i < n; i++) data[i] = centre + 0.02 * z[i];
+    } else {
+      // conv weight [out, in, k, k]
+      const fanIn = shape[1] * shape[2] * shape[3];
+      const gain = name === "decoder.conv_out.weight" ? 0.4 : name.endsWith("conv2.weight") ? 0.7 : 1;
+      const s = gain / Math.sqrt(fanIn);
+      for (let i = 0; i < n; i++) data[i] = s * z[i];
+    }
+    out.set(name, { shape: [...shape], data });
+  }
+  return out;
+}
+
+/** Throws one error naming every missing, unexpected or mis-shaped tensor. */
+export function checkVqWeights(cfg: VqConfig, names: Map<string, { shape: number[] }>, where = "VQ weights"): void {
+  const expected = vqTensorShapes(cfg);
+  const problems: string[] = [];
+  const want = new Set<string>();
+  for (const [name, shape] of expected) {
+    want.add(name);
+    const t = names.get(name);
+    if (!t) problems.push(`missing ${name} [${shape}]`);
+    else if (t.shape.length !== shape.length || t.shape.some((d, i) => d !== shape[i]))
+      problems.push(`${name}: shape [${t.shape}], expected [${shape}]`);
+  }
+  for (const name of names.keys()) if (!want.has(name)) problems.push(`unexpected tensor ${name}`);
+  if (problems.length) {
+    const shown = problems.slice(0, 12).join("; ");
+    throw new Error(`${where}: ${problems.length} problem(s) against the diffusers VQModel layout: ${shown}${problems.length > 12 ? "; ..." : ""}`);
+  }
+}
+
+// ---- dtype conversion ------------------------------------------------------------------------------
+
+function halfToFloat(h: number): number {
+  const s = h & 0x8000 ? -1 : 1;
+  const e = (h >> 10) & 0x1f;
+  const f = h & 0x3ff;
+  if (e === 0) return s * f * 2 ** -24;
+  if (e === 31) return f ? NaN : s * Infinity;
+  return s * (1 + f / 1024) * 2 ** (e - 15);
+}
+
+function toFloat32(bytes: Uint8Array, dtype: SafetensorsDType, name: string): Float32Array {
+  const copy = bytes.slice(); // aligned copy
+  switch (dtype) {
+    case "F32":
+      return new Float32Array(copy.buffer, 0, copy.byteLength / 4);
+    case "F16": {
+      const h = new Uint16Array(copy.buffer, 0, copy.byteLength / 2);
+      const out = new Float32Array(h.length);
+      for (let i = 0; i < h.length; i++) out[i] = halfToFloat(h[i]);
+      return out;
+    }
+    case "BF16": {
+      const h = new Uint16Array(copy.buffer, 0, copy.byteLength / 2);
+      const u = new Uint32Array(h.length);
+      for (let i = 0; i < h.length; i++) u[i] = h[i] << 16;
+      return new Float32Array(u.buffer);
+    }
+    case "F64":
+      return Float32Array.from(new Float64Array(copy.buffer, 0, copy.byteLength / 8));
+    default:
+      throw new Error(`${name}: dtype ${dtype} is not a float type`);
+  }
+}
+
+const f32Scratch = new Float32Array(1);
+const u32Scratch = new Uint32Array(f32Scratch.buffer);
+
+function floatToHalf(v: number): number {
+  f32Scratch[0] = v;
+  const x = u32Scratch[0];
+  const sign = (x >>> 16) & 0x8000;
+  let e = ((x >>> 23) & 0xff) - 127 + 15;
+  let m = x & 0x7fffff;
+  if (((x >>> 23) & 0xff) === 0xff) return sign | 0x7c00 | (m ? 0x200 : 0);
+  if (e >= 31) return sign | 0x7c00;
+  if (e <= 0) {
+    if (e < -10) return sign;
+    m |= 0x800000;
+    const shift = 14 - e;
+    let half = m >> shift;
+    const rem = m & ((1 << shift) - 1);
+    const mid = 1 << (shift - 1);
+    if (rem > mid || (rem === mid && half & 1)) half++;
+    return sign | half;
+  }
+  let half = (e << 10) | (m >> 13);
+  const rem = m & 0x1fff;
+  if (rem > 0x1000 || (rem === 0x1000 && half & 1)) half++;
+  return sign | half;
+}
+
+function fromFloat32(data: Float32Array, dtype: "F32" | "F16" | "BF16"): ArrayBufferView {
+  if (dtype === "F32") return data;
+  const out = new Uint16Array(data.length);
+  if (dtype === "F16") for (let i = 0; i < data.length; i++) out[i] = floatToHalf(data[i]);
+  else {
+    const u = new Uint32Array(data.buffer, data.byteOffset, data.length);
+    for (let i = 0; i < data.length; i++) {
+      const x = u[i];
+      out[i] = (x + 0x7fff + ((x >>> 16) & 1)) >>> 16; // round to nearest even
+    }
+  }
+  return out;
+}
+
+// ---- checkpoint I/O --------------------------------------------------------------------------------
+
+/** The weights file of a diffusers `vqvae/` folder, or null. */
+export function vqWeightsFile(dir: string): string | null {
+  for (const f of [VQ_WEIGHTS_FILE, VQ_WEIGHTS_FILE_FP16]) if (existsSync(join(dir, f))) return join(dir, f);
+  return null;
+}
+
+/** Reads `<dir>/config.json` and `<dir>/diffusion_pytorch_model.safetensors` (a diffusers `vqvae/`). */
+export async function readVqCheckpoint(dir: string): Promise<{ config: VqConfig; weights: VqWeights; dtype: SafetensorsDType }> {
+  const cfgPath = join(dir, "config.json");
+  if (!existsSync(cfgPath)) throw new Error(`VQ checkpoint: missing ${cfgPath}`);
+  const file = vqWeightsFile(dir);
+  if (!file) throw new Error(`VQ checkpoint: missing ${join(dir, VQ_WEIGHTS_FILE)}`);
+  const config = vqConfigFromDiffusers(JSON.parse(await readFile(cfgPath, "utf8")) as Record<string, unknown>);
+  const entries = await readSafetensorsHeader(file);
+  const byName = new Map(entries.map((e) => [e.name, e]));
+  checkVqWeights(config, byName, file);
+  const weights: VqWeights = new Map();
+  for (const [name] of vqTensorShapes(config)) {
+    const e = byName.get(name)!;
+    weights.set(name, { shape: [...e.shape], data: toFloat32(await readTensorBytes(e), e.dtype, name) });
+  }
+  return { config, weights, dtype: entries[0]?.dtype ?? "F32" };
+}
+
+/** Writes a diffusers `vqvae/` folder (config.json + safetensors) from a config and weights. */
+export async function writeVqCheckpoint(
+  dir: string,
+  config: VqConfig,
+  weights: VqWeights,
+  opts: { dtype?: "F32" | "F16" | "BF16" } = {},
+): Promise<void> {
+  checkVqWeights(config, weights);
+  const dtype = opts.dtype ?? "F32";
+  await mkdir(dir, { recursive: true });
+  const tensors: Record<string, TensorToWrite> = {};
+  for (const [name, t] of weights) tensors[name] = { dtype, shape: t.shape, data: fromFloat32(t.data, dtype) };
+  await writeSafetensors(join(dir, VQ_WEIGHTS_FILE), tensors, { format: "pt" });
+  await writeFile(join(dir, "config.json"), JSON.stringify(vqConfigToDiffusers(config), null, 2) + "\n");
+}
