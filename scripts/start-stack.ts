@@ -158,7 +158,7 @@ async function registerKey(edge: string, adminToken: string): Promise<string> {
   const res = await fetch(`${edge}/admin/keys`, {
     method: "POST",
     headers: { authorization: `Bearer ${adminToken}`, "content-type": "application/json" },
-    body: JSON.stringify({ account_id: "local", name: "npm start", ...(wanted ? { key: wanted } : {}) }),
+    body: JSON.stringify({ account_id: "local", name: "npm start", plan: "dev", ...(wanted ? { key: wanted } : {}) }),
   });
   if (res.status === 409 && wanted) return wanted; // registered by an earlier run
   if (!res.ok) throw new Error(`registering the API key failed: ${res.status} ${await res.text()}`);

@@ -1,0 +1,145 @@
+// Orchestrator pool: the hosts from ORCHESTRATOR_URLS, health-checked (Health RPC, cached per isolate for a
+// few seconds) and ordered by load; a call goes to the least-loaded ready host and fails over to the next one
+// when a host does not take it (connection refused, UNAVAILABLE, queue full, wrong token). Once a host has
+// answered with its first event the stream is never moved (it may already have reached the client).
+// None reachable -> 503 with Retry-After, and the caller releases its reservation (nothing charged).
+import { ConnectError } from "@connectrpc/connect";
+import type { MessageInitShape } from "@bufbuild/protobuf";
+import type { GenerateEvent, GenerateRequestSchema, HealthResponse, UnderstandEvent, UnderstandRequestSchema } from "../../../proto/gen/dimoo/v1/dimoo_pb";
+import { TTL } from "../config";
+import { unavailable } from "../errors";
+import type { Env } from "../env";
+import { isFailoverable, retryAfterSeconds, toApiError } from "./errors";
+import { createDimooClient, type DimooClient, type FetchFn } from "./transport";
+
+interface HostState {
+  url: string;
+  ready: boolean;
+  load: number;
+  checkedAt: number;
+  downUntil: number;
+  inflight?: Promise<void>;
+}
+
+/** Per-isolate health memory, shared by every request (and Job objects) in this isolate. */
+const hosts = new Map<string, HostState>();
+const clients = new Map<string, DimooClient>();
+
+export interface CallOptions {
+  signal?: AbortSignal;
+  timeoutMs?: number;
+}
+
+export class OrchestratorPool {
+  constructor(
+    readonly urls: string[],
+    private readonly token: string | undefined,
+    private readonly fetchFn?: FetchFn,
+  ) {}
+
+  static fromEnv(env: Pick<Env, "ORCHESTRATOR_URLS" | "ORCHESTRATOR_TOKEN">, fetchFn?: FetchFn): OrchestratorPool {
+    const urls = (env.ORCHESTRATOR_URLS ?? "")
+      .split(",")
+      .map((u) => u.trim().replace(/\/+$/, ""))
+      .filter(Boolean);
+    return new OrchestratorPool(urls, env.ORCHESTRATOR_TOKEN, fetchFn);
+  }
+
+  private client(url: string): DimooClient {
+    const k = `${url}|${this.token ?? ""}`;
+    let c = clients.get(k);
+    if (!c) {
+      c = createDimooClient(url, this.token, this.fetchFn);
+      if (clients.size > 32) clients.clear();
+      clients.set(k, c);
+    }
+    return c;
+  }
+
+  /** Health is remembered per (host, service token): a host that refuses this token is not ready for it. */
+  private state(url: string): HostState {
+    const k = `${url}|${this.token ?? ""}`;
+    let s = hosts.get(k);
+    if (!s) {
+      s = { url, ready: false, load: 0, checkedAt: 0, downUntil: 0 };
+      if (hosts.size > 256) hosts.clear();
+      hosts.set(k, s);
+    }
+    return s;
+  }
+
+  private async check(s: HostState): Promise<void> {
+    s.inflight ??= (async () => {
+      try {
+        const h: HealthResponse = await this.client(s.url).health({}, { timeoutMs: TTL.healthTimeoutMs });
+        s.ready = h.ready;
+        s.load = h.queueDepth + h.activeRequests;
+        if (h.ready) s.downUntil = 0;
+      } catch {
+        s.ready = false;
+      } finally {
+        s.checkedAt = Date.now();
+        s.inflight = undefined;
+      }
+    })();
+    return s.inflight;
+  }
+
+  /** Ready hosts, least loaded first; hosts marked down recently go last (still tried if all else fails). */
+  async candidates(now = Date.now()): Promise<string[]> {
+    const states = this.urls.map((u) => this.state(u));
+    await Promise.all(states.filter((s) => now - s.checkedAt > TTL.healthMs).map((s) => this.check(s)));
+    const ready = states.filter((s) => s.ready && s.downUntil <= now).sort((a, b) => a.load - b.load);
+    const down = states.filter((s) => s.ready && s.downUntil > now);
+    return [...ready, ...down].map((s) => s.url);
+  }
+
+  markDown(url: string): void {
+    const s = this.state(url);
+    s.downUntil = Date.now() + TTL.backendDownMs;
+    s.checkedAt = 0; // re-check on next use
+  }
+
+  private async *failover<Req, Ev>(call: (c: DimooClient, req: Req, o: CallOptions) => AsyncIterable<Ev>, req: Req, opts: CallOptions): AsyncGenerator<Ev> {
+    let last: ConnectError | undefined;
+    for (const url of await this.candidates()) {
+      let started = false;
+      try {
+        for await (const ev of call(this.client(url), req, opts)) {
+          started = true;
+          yield ev;
+        }
+        return;
+      } catch (e) {
+        const err = ConnectError.from(e);
+        if (opts.signal?.aborted || started || !isFailoverable(err)) throw toApiError(err);
+        last = err;
+        if (err.code !== 8 /* RESOURCE_EXHAUSTED: busy, not broken */) this.markDown(url);
+      }
+    }
+    throw unavailable(
+      last?.code === 8 ? "All model servers are busy; retry shortly." : "No model server is reachable; retry shortly.",
+      retryAfterSeconds(last),
+    );
+  }
+
+  generate(req: MessageInitShape<typeof GenerateRequestSchema>, opts: CallOptions = {}): AsyncGenerator<GenerateEvent> {
+    return this.failover((c, r, o) => c.generate(r, o), req, opts);
+  }
+
+  understand(req: MessageInitShape<typeof UnderstandRequestSchema>, opts: CallOptions = {}): AsyncGenerator<UnderstandEvent> {
+    return this.failover((c, r, o) => c.understand(r, o), req, opts);
+  }
+
+  /** Summary for /healthz: no URLs (they are private), only counts. */
+  async summary(): Promise<{ configured: number; ready: number }> {
+    const ready = await this.candidates();
+    return { configured: this.urls.length, ready: ready.filter((u) => this.state(u).downUntil <= Date.now()).length };
+  }
+}
+
+/** Test hook: forget health state (each test file starts clean). */
+export function resetPoolState(): void {
+  hosts.clear();
+  clients.clear();
+}

@@ -1,0 +1,52 @@
+// Edge-wide constants: body limits, defaults the orchestrator applies, TTLs and timeouts. Documented in
+// docs/edge.md; change them there too.
+export const LIMITS = {
+  /** JSON bodies without images (generations, admin) */
+  jsonBodyBytes: 1 * 1024 * 1024,
+  /** bodies that may carry images (edits, chat with data URLs, jobs) */
+  imageBodyBytes: 25 * 1024 * 1024,
+  /** one input image */
+  imageBytes: 10 * 1024 * 1024,
+  /** input images per request */
+  maxImages: 4,
+  /** remote image_url fetch: size and time caps */
+  remoteImageBytes: 10 * 1024 * 1024,
+  remoteImageTimeoutMs: 5_000,
+  promptChars: 8_000,
+  maxN: 4,
+  minSide: 64,
+  maxSide: 2048,
+  sideMultiple: 16,
+  idempotencyKeyChars: 255,
+} as const;
+
+export const DEFAULTS = {
+  width: 1024,
+  height: 1024,
+  /** orchestrator default when steps = 0 */
+  steps: 64,
+  /** understanding: answer budget when max_tokens is absent */
+  answerTokens: 256,
+  model: "lumina-dimoo",
+} as const;
+
+export const TTL = {
+  /** verified API keys cached in isolate memory (overridden by KEY_CACHE_SECONDS) */
+  keyCacheSeconds: 5,
+  /** signed result URLs */
+  signedUrlSeconds: 3600,
+  /** orchestrator health cached per isolate */
+  healthMs: 5_000,
+  healthTimeoutMs: 1_500,
+  /** a backend marked down is skipped for this long unless nothing else is up */
+  backendDownMs: 10_000,
+  /** reservations older than this are released by the Account alarm (leaked slots) */
+  reservationMs: 60 * 60 * 1000,
+  /** webhook delivery attempts and backoff base */
+  webhookAttempts: 5,
+  webhookBackoffMs: 2_000,
+  /** Retry-After when no orchestrator is reachable */
+  noBackendRetryAfterS: 5,
+  /** sync request deadline passed to the orchestrator (0 = host default) */
+  syncDeadlineMs: 0,
+} as const;

@@ -1,0 +1,43 @@
+// Typed bindings of the edge Worker (wrangler.toml) and the per-request variables set by middleware.
+import type { AccountDO } from "./durable/account";
+import type { JobDO } from "./durable/job";
+import type { Principal } from "./middleware/auth";
+import type { IdempotencyContext } from "./middleware/idempotency";
+import type { UsageEvent } from "./metering";
+
+export interface Env {
+  /** keys, plans and the usage-event table fed by the queue consumer */
+  DB: D1Database;
+  /** one object per account: rate (GCRA), concurrency slots, unit quota, usage ledger, idempotency */
+  ACCOUNT: DurableObjectNamespace<AccountDO>;
+  /** one object per async job: state, events, results, webhook delivery */
+  JOB: DurableObjectNamespace<JobDO>;
+  /** generated images, async-job inputs and stored idempotent responses */
+  RESULTS: R2Bucket;
+  /** usage events (CloudEvents, id = job id) for billing systems */
+  USAGE_QUEUE: Queue<UsageEvent>;
+
+  /** comma-separated orchestrator base URLs (Connect protocol) */
+  ORCHESTRATOR_URLS: string;
+  /** public model id served at /v1/models */
+  MODEL_ID?: string;
+  /** how long a verified key stays cached in isolate memory (seconds, default 5) */
+  KEY_CACHE_SECONDS?: string;
+  /** "true" only for local development and tests: lets image_url and webhook_url point at private hosts */
+  ALLOW_PRIVATE_URLS?: string;
+  /** CORS origins, comma separated, default "*" (bearer-token API, no cookies) */
+  CORS_ORIGINS?: string;
+
+  /** secrets (wrangler secret put / .dev.vars) */
+  ADMIN_TOKEN?: string;
+  ORCHESTRATOR_TOKEN?: string;
+  SIGNING_SECRET?: string;
+}
+
+export interface Variables {
+  requestId: string;
+  principal: Principal;
+  idempotency: IdempotencyContext | undefined;
+}
+
+export type AppEnv = { Bindings: Env; Variables: Variables };

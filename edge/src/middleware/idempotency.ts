@@ -1,0 +1,87 @@
+// Idempotency-Key on POST. The job id is derived from (account, key), so the account ledger row is the
+// idempotency record. Before any work: the same body after completion replays the stored response
+// (`idempotent-replayed: true`), the same key with another body is a 422, a request still running is a 409,
+// and a request that failed (released, nothing charged) may run again. Bodies are compared by a canonical
+// hash (sorted JSON keys; multipart fields with file digests), so a re-encoded identical request matches.
+import { createMiddleware } from "hono/factory";
+import type { Context } from "hono";
+import type { AppEnv } from "../env";
+import { ApiError } from "../errors";
+import { sha256Hex } from "../lib/crypto";
+import { idempotentJobId } from "../lib/ids";
+import { LIMITS } from "../config";
+import { accountStub } from "./rate-limit";
+import type { IdempotencyState } from "../durable/account";
+
+export interface IdempotencyContext {
+  key: string;
+  jobId: string;
+  requestHash: string;
+}
+
+function stable(v: unknown): string {
+  if (Array.isArray(v)) return `[${v.map(stable).join(",")}]`;
+  if (v && typeof v === "object") {
+    return `{${Object.keys(v as object)
+      .sort()
+      .map((k) => `${JSON.stringify(k)}:${stable((v as Record<string, unknown>)[k])}`)
+      .join(",")}}`;
+  }
+  return JSON.stringify(v) ?? "null";
+}
+
+export async function canonicalRequestHash(c: Context<AppEnv>): Promise<string> {
+  const ct = c.req.header("content-type") ?? "";
+  let canonical: string;
+  if (ct.includes("multipart/form-data") || ct.includes("application/x-www-form-urlencoded")) {
+    const form = await c.req.formData();
+    const parts: string[] = [];
+    for (const [k, entry] of form.entries()) {
+      const v = entry as unknown as string | File;
+      parts.push(typeof v === "string" ? `${k}=${JSON.stringify(v)}` : `${k}=file:${v.type}:${await sha256Hex(new Uint8Array(await v.arrayBuffer()))}`);
+    }
+    canonical = parts.sort().join("&");
+  } else {
+    const text = await c.req.text();
+    try {
+      canonical = stable(JSON.parse(text));
+    } catch {
+      canonical = text;
+    }
+  }
+  return sha256Hex(`${c.req.method} ${new URL(c.req.url).pathname}\n${canonical}`);
+}
+
+export function idempotencyError(s: Exclude<IdempotencyState, { state: "new" | "completed" }>): ApiError {
+  return s.state === "mismatch"
+    ? new ApiError(422, "invalid_request_error", "This Idempotency-Key was already used with a different request body.", "idempotency_key_reused", "Idempotency-Key")
+    : new ApiError(409, "invalid_request_error", "A request with this Idempotency-Key is still being processed; retry later.", "idempotency_key_in_use", "Idempotency-Key", { "retry-after": "1" });
+}
+
+/** Stored response for a replay (R2), with the replay marker. */
+export async function replayResponse(c: Context<AppEnv>, ref: string | null, status: number | null): Promise<Response> {
+  const obj = ref ? await c.env.RESULTS.get(ref) : null;
+  if (!obj) throw new ApiError(409, "invalid_request_error", "The stored result of this Idempotency-Key is no longer available.", "idempotency_result_expired", "Idempotency-Key");
+  const headers = new Headers({ "content-type": obj.httpMetadata?.contentType ?? "application/json", "idempotent-replayed": "true" });
+  const job = obj.customMetadata?.job_id;
+  if (job) headers.set("x-dimoo-job-id", job);
+  return new Response(obj.body, { status: status ?? 200, headers });
+}
+
+export const idempotency = createMiddleware<AppEnv>(async (c, next) => {
+  const key = c.req.header("idempotency-key");
+  if (key === undefined) {
+    c.set("idempotency", undefined);
+    return next();
+  }
+  if (key.length === 0 || key.length > LIMITS.idempotencyKeyChars || !/^[\x21-\x7e]+$/.test(key)) {
+    throw new ApiError(400, "invalid_request_error", `Idempotency-Key must be 1-${LIMITS.idempotencyKeyChars} visible ASCII characters.`, "invalid_idempotency_key", "Idempotency-Key");
+  }
+  const p = c.get("principal");
+  const ctx: IdempotencyContext = { key, jobId: await idempotentJobId(p.accountId, key), requestHash: await canonicalRequestHash(c) };
+  const state = await accountStub(c.env, p.accountId).lookup(ctx.jobId, ctx.requestHash);
+  if (state.state === "completed") return replayResponse(c, state.responseRef, state.responseStatus);
+  if (state.state !== "new") throw idempotencyError(state);
+  c.set("idempotency", ctx);
+  await next();
+});

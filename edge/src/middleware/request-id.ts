@@ -1,0 +1,5 @@
+// x-request-id on every response: the caller's id when it is a safe token, else a fresh `req_...`.
+import { requestId } from "hono/request-id";
+import { newId } from "../lib/ids";
+
+export const requestIdMiddleware = requestId({ headerName: "x-request-id", limitLength: 128, generator: () => newId("req") });

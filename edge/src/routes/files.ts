@@ -1,0 +1,32 @@
+// GET /v1/files/{key}: stored results from R2, authorised by an expiring HMAC signature in the URL (no API
+// key, so <img src> works cross-origin). Cache lifetime never exceeds the signature's.
+import type { Context } from "hono";
+import { Hono } from "hono";
+import type { AppEnv } from "../env";
+import { ApiError, notFound } from "../errors";
+import { checkSignature, FILES_PREFIX } from "../signed-urls";
+
+export const files = new Hono<AppEnv>();
+
+async function serve(c: Context<AppEnv>, head: boolean): Promise<Response> {
+  const path = new URL(c.req.url).pathname;
+  const key = path.slice(FILES_PREFIX.length).split("/").map(decodeURIComponent).join("/");
+  if (!key.startsWith("results/")) throw notFound("No such file", "file_not_found");
+  const check = await checkSignature(c.env.SIGNING_SECRET, key, c.req.query("expires"), c.req.query("signature"));
+  if (check === "invalid") throw new ApiError(403, "permission_error", "Invalid file signature.", "invalid_signature");
+  if (check === "expired") throw new ApiError(403, "permission_error", "This link has expired; fetch the job again for a fresh one.", "url_expired");
+  const obj = head ? await c.env.RESULTS.head(key) : await c.env.RESULTS.get(key);
+  if (!obj) throw notFound("No such file", "file_not_found");
+  const maxAge = Math.max(0, Number(c.req.query("expires")) - Math.floor(Date.now() / 1000));
+  const headers = new Headers({
+    "content-type": obj.httpMetadata?.contentType ?? "application/octet-stream",
+    "content-length": String(obj.size),
+    etag: obj.httpEtag,
+    "cache-control": `private, max-age=${maxAge}, immutable`,
+    "cross-origin-resource-policy": "cross-origin",
+  });
+  return new Response(head ? null : (obj as R2ObjectBody).body, { status: 200, headers });
+}
+
+files.get(`${FILES_PREFIX}*`, (c) => serve(c, false));
+files.on("HEAD", `${FILES_PREFIX}*`, (c) => serve(c, true));

@@ -1,0 +1,61 @@
+// Request and response schemas of /v1/chat/completions (image understanding, OpenAI-compatible).
+import { z } from "@hono/zod-openapi";
+import { LIMITS } from "../config";
+
+const TextPart = z.object({ type: z.literal("text"), text: z.string().max(LIMITS.promptChars) });
+const ImagePart = z.object({
+  type: z.literal("image_url"),
+  image_url: z.object({
+    url: z.string().openapi({ description: "data:image/...;base64,... or an https URL (fetched with a size and time cap)" }),
+    detail: z.enum(["auto", "low", "high"]).optional(),
+  }),
+});
+export const ContentPart = z.discriminatedUnion("type", [TextPart, ImagePart]);
+
+export const ChatMessage = z.object({
+  role: z.enum(["system", "developer", "user", "assistant"]),
+  content: z.union([z.string(), z.array(ContentPart)]).nullable(),
+  name: z.string().optional(),
+});
+
+export const ChatCompletionRequest = z
+  .object({
+    model: z.string().optional().openapi({ example: "lumina-dimoo" }),
+    messages: z.array(ChatMessage).min(1),
+    max_tokens: z.number().int().min(1).max(2048).optional(),
+    max_completion_tokens: z.number().int().min(1).max(2048).optional(),
+    temperature: z.number().min(0).max(10).optional(),
+    seed: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER).optional(),
+    n: z.literal(1).optional(),
+    stream: z.boolean().default(false),
+    stream_options: z.object({ include_usage: z.boolean().optional() }).optional(),
+    user: z.string().max(256).optional(),
+    steps: z.number().int().min(1).max(2048).optional().openapi({ description: "DiMOO extension: denoising steps for the answer" }),
+  })
+  .openapi("ChatCompletionRequest");
+
+export const ChatUsage = z.object({
+  prompt_tokens: z.number().int(),
+  completion_tokens: z.number().int(),
+  total_tokens: z.number().int(),
+  billing_unit: z.literal("megapixel_step"),
+  billing_units: z.number(),
+});
+
+export const ChatCompletion = z
+  .object({
+    id: z.string(),
+    object: z.literal("chat.completion"),
+    created: z.number().int(),
+    model: z.string(),
+    choices: z.array(
+      z.object({
+        index: z.number().int(),
+        message: z.object({ role: z.literal("assistant"), content: z.string(), refusal: z.null() }),
+        finish_reason: z.enum(["stop", "length"]),
+        logprobs: z.null(),
+      }),
+    ),
+    usage: ChatUsage,
+  })
+  .openapi("ChatCompletion");

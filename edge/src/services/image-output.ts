@@ -1,0 +1,95 @@
+// Turns generated images into the public ImagesResponse: base64 inline, or stored in R2 and linked by
+// signed URLs; also the SSE event payloads (progress, partial_image, completed) of streamed requests.
+import type { Env } from "../env";
+import { toBase64 } from "../lib/encoding";
+import { signedFileUrl } from "../signed-urls";
+import { milliToUnits, BILLING_UNIT } from "../metering";
+import type { GeneratedImage, ImageEvent, ImageRunResult, ImageSpec } from "./images";
+
+export const resultKey = (accountId: string, jobId: string, index: number, format: string) => `results/${accountId}/${jobId}/${index}.${format === "jpeg" ? "jpg" : format}`;
+
+export interface StoredImage {
+  key: string;
+  seed: number;
+}
+
+export async function storeImages(env: Env, accountId: string, jobId: string, spec: ImageSpec, images: GeneratedImage[]): Promise<StoredImage[]> {
+  return Promise.all(
+    images.map(async (im) => {
+      const key = resultKey(accountId, jobId, im.index, spec.outputFormat);
+      await env.RESULTS.put(key, im.bytes, { httpMetadata: { contentType: im.mime, cacheControl: "private, max-age=3600" }, customMetadata: { job_id: jobId, seed: String(im.seed) } });
+      return { key, seed: im.seed };
+    }),
+  );
+}
+
+export function imageUsage(spec: ImageSpec, run: Pick<ImageRunResult, "images" | "unitsMilli" | "steps">) {
+  const text = run.images.reduce((s, im) => s + im.promptTokens, 0);
+  const imageIn = spec.images.length > 0 ? run.images.length * Math.round((run.images[0]?.width ?? 0) / 16) * Math.round((run.images[0]?.height ?? 0) / 16) : 0;
+  const out = run.images.reduce((s, im) => s + im.outputTokens, 0);
+  return {
+    input_tokens: text + imageIn,
+    input_tokens_details: { image_tokens: imageIn, text_tokens: text },
+    output_tokens: out,
+    total_tokens: text + imageIn + out,
+    billing_unit: BILLING_UNIT,
+    billing_units: milliToUnits(run.unitsMilli),
+    steps: run.steps,
+  };
+}
+
+export function imagesResponseBase(spec: ImageSpec, run: ImageRunResult, created = Math.floor(Date.now() / 1000)) {
+  const first = run.images[0];
+  return {
+    created,
+    output_format: spec.outputFormat,
+    size: first ? `${first.width}x${first.height}` : `${spec.width}x${spec.height}`,
+    quality: "auto",
+    background: "opaque",
+    usage: imageUsage(spec, run),
+  };
+}
+
+/** The full ImagesResponse, storing images in R2 when URLs are asked for. */
+export async function buildImagesResponse(
+  env: Env,
+  origin: string,
+  accountId: string,
+  jobId: string,
+  spec: ImageSpec,
+  run: ImageRunResult,
+  responseFormat: "b64_json" | "url",
+) {
+  const base = imagesResponseBase(spec, run);
+  if (responseFormat === "url") {
+    const stored = await storeImages(env, accountId, jobId, spec, run.images);
+    const data = await Promise.all(stored.map(async (s) => ({ url: await signedFileUrl(env.SIGNING_SECRET, origin, s.key), seed: s.seed })));
+    return { ...base, data };
+  }
+  return { ...base, data: run.images.map((im) => ({ b64_json: toBase64(im.bytes), seed: im.seed })) };
+}
+
+/** SSE payloads; `prefix` is image_generation or image_edit. */
+export function streamEvent(prefix: string, spec: ImageSpec, e: ImageEvent): { event: string; data: Record<string, unknown> } | undefined {
+  const created_at = Math.floor(Date.now() / 1000);
+  if (e.type === "progress") {
+    return { event: `${prefix}.progress`, data: { type: `${prefix}.progress`, index: e.index, step: e.step, steps: e.steps, masked_remaining: e.maskedRemaining, created_at } };
+  }
+  if (e.type === "partial_image") {
+    return {
+      event: `${prefix}.partial_image`,
+      data: {
+        type: `${prefix}.partial_image`,
+        index: e.index,
+        partial_image_index: e.partialIndex,
+        b64_json: toBase64(e.bytes),
+        size: `${e.width}x${e.height}`,
+        output_format: spec.outputFormat,
+        quality: "auto",
+        background: "opaque",
+        created_at,
+      },
+    };
+  }
+  return undefined;
+}

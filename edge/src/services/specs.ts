@@ -1,0 +1,122 @@
+// Validated public request bodies -> internal work specs (ImageSpec / UnderstandSpec), with the caller's
+// plan limits (max resolution, max steps) and the model id checked. Shared by sync routes and async jobs.
+import type { z } from "@hono/zod-openapi";
+import type { Env } from "../env";
+import type { Plan } from "../keystore";
+import { ApiError, invalid } from "../errors";
+import { DEFAULTS, LIMITS } from "../config";
+import { parseSize } from "../schemas/common";
+import type { ImageGenerationRequest, ImageEditFields } from "../schemas/images";
+import type { ChatCompletionRequest } from "../schemas/chat";
+import type { ImageSpec } from "./images";
+import type { UnderstandSpec } from "./understand";
+import { loadImageRef, type InputImage } from "./inputs";
+
+export const modelId = (env: Env) => env.MODEL_ID || DEFAULTS.model;
+
+export function checkModel(env: Env, model: string | undefined): void {
+  if (model !== undefined && model !== modelId(env) && model !== "dimoo") {
+    throw new ApiError(404, "invalid_request_error", `The model '${model}' does not exist. Use '${modelId(env)}'.`, "model_not_found", "model");
+  }
+}
+
+const randomSeed = () => crypto.getRandomValues(new Uint32Array(1))[0];
+
+function checkPlan(plan: Plan, width: number, height: number, steps: number, sizeParam: string): void {
+  if (width * height > plan.max_pixels) throw invalid(`${width}x${height} exceeds your plan's maximum of ${plan.max_pixels} pixels per image`, sizeParam, "size_not_allowed");
+  if (steps > plan.max_steps) throw invalid(`steps ${steps} exceeds your plan's maximum of ${plan.max_steps}`, "steps", "steps_not_allowed");
+}
+
+export function generationSpec(env: Env, body: z.infer<typeof ImageGenerationRequest>, plan: Plan): ImageSpec {
+  checkModel(env, body.model);
+  const size = parseSize(body.size, { width: DEFAULTS.width, height: DEFAULTS.height });
+  if (typeof size === "string") throw invalid(size, "size");
+  const steps = body.steps ?? DEFAULTS.steps;
+  checkPlan(plan, size.width, size.height, steps, "size");
+  return {
+    kind: "image_generation",
+    task: "text_to_image",
+    prompt: body.prompt,
+    width: size.width,
+    height: size.height,
+    steps,
+    n: body.n,
+    seed: body.seed ?? randomSeed(),
+    outputFormat: body.output_format,
+    outputQuality: body.output_compression,
+    partialImages: body.stream ? body.partial_images : 0,
+    guidanceScale: body.guidance_scale,
+    temperature: body.temperature,
+    images: [],
+  };
+}
+
+export function editSpec(env: Env, f: z.infer<typeof ImageEditFields>, images: InputImage[], mask: InputImage | undefined, plan: Plan): ImageSpec {
+  checkModel(env, f.model);
+  if (images.length === 0) throw invalid("image is required", "image", "missing_required_parameter");
+  if (images.length > LIMITS.maxImages) throw invalid(`at most ${LIMITS.maxImages} images`, "image");
+  const first = images[0].info;
+  if (mask) {
+    if (mask.info.type !== "png") throw invalid("mask must be a PNG (transparent pixels mark what to regenerate)", "mask", "invalid_image_format");
+    if (mask.info.width !== first.width || mask.info.height !== first.height) {
+      throw invalid(`mask is ${mask.info.width}x${mask.info.height} but the image is ${first.width}x${first.height}`, "mask", "invalid_image_size");
+    }
+  }
+  const task = f.task ?? (mask ? "inpaint" : "edit");
+  if ((task === "inpaint" || task === "outpaint") && !mask) throw invalid(`task '${task}' needs a mask`, "mask", "missing_required_parameter");
+  if (task === "style" && images.length < 2) throw invalid("task 'style' needs two images: content, then style reference", "image");
+  const steps = f.steps ?? DEFAULTS.steps;
+  checkPlan(plan, first.width, first.height, steps, "image");
+  return {
+    kind: "image_edit",
+    task,
+    prompt: f.prompt,
+    width: first.width,
+    height: first.height,
+    steps,
+    n: f.n,
+    seed: f.seed ?? randomSeed(),
+    outputFormat: f.output_format,
+    outputQuality: f.output_compression,
+    partialImages: f.stream ? f.partial_images : 0,
+    guidanceScale: f.guidance_scale,
+    imageGuidanceScale: f.image_guidance_scale,
+    temperature: f.temperature,
+    editType: f.edit_type,
+    images: images.map((i) => i.bytes),
+    mask: mask?.bytes,
+  };
+}
+
+/** The question is the last user message's text (system/developer text prepended); images come from all user messages. */
+export async function chatSpec(env: Env, body: z.infer<typeof ChatCompletionRequest>): Promise<UnderstandSpec> {
+  checkModel(env, body.model);
+  const system: string[] = [];
+  const refs: { url: string; param: string }[] = [];
+  let question = "";
+  body.messages.forEach((m, i) => {
+    const parts = typeof m.content === "string" ? [{ type: "text" as const, text: m.content }] : (m.content ?? []);
+    const texts: string[] = [];
+    parts.forEach((p, j) => {
+      if (p.type === "text") texts.push(p.text);
+      else if (m.role === "user") refs.push({ url: p.image_url.url, param: `messages.${i}.content.${j}.image_url.url` });
+    });
+    if (m.role === "system" || m.role === "developer") system.push(texts.join("\n"));
+    if (m.role === "user") question = texts.join("\n");
+  });
+  if (refs.length === 0) throw invalid("at least one image_url content part is required (this model answers questions about images)", "messages", "missing_required_parameter");
+  if (refs.length > LIMITS.maxImages) throw invalid(`at most ${LIMITS.maxImages} images`, "messages");
+  if (!question.trim()) question = "Describe this image.";
+  const images = await Promise.all(refs.map((r) => loadImageRef(env, r.url, r.param)));
+  const maxTokens = body.max_completion_tokens ?? body.max_tokens ?? DEFAULTS.answerTokens;
+  const steps = body.steps;
+  return {
+    question: [...system.filter(Boolean), question].join("\n"),
+    images: images.map((i) => i.bytes),
+    inputPixels: images.reduce((s, i) => s + i.info.width * i.info.height, 0),
+    maxTokens,
+    steps,
+    temperature: body.temperature,
+    seed: body.seed,
+  };
+}

@@ -1,0 +1,96 @@
+// Rate (GCRA per account), concurrency slots and the monthly unit quota: 429s with the right code and
+// headers (Retry-After, x-ratelimit-*, RateLimit, RateLimit-Policy); nothing charged for refused work.
+import { describe, expect, it } from "vitest";
+import { accountStub, bearer, call, createKey, createPlan, isStandIn, json, standInCalls, uniq, waitFor } from "./support/helpers";
+
+describe("request rate", () => {
+  it("lets a burst through, then answers 429 with Retry-After and both header families", async () => {
+    await createPlan("test-rate", { rpm: 6, burst: 3 });
+    const k = await createKey("test-rate");
+    const responses = [];
+    for (let i = 0; i < 5; i++) responses.push(await call("/v1/models", { headers: bearer(k.key) }));
+    expect(responses.map((r) => r.status)).toEqual([200, 200, 200, 429, 429]);
+
+    const first = responses[0].headers;
+    expect(first.get("x-ratelimit-limit-requests")).toBe("6");
+    expect(first.get("x-ratelimit-remaining-requests")).toBe("2");
+    expect(first.get("x-ratelimit-reset-requests")).toMatch(/^\d+(ms|s)$/);
+    expect(first.get("ratelimit-policy")).toBe('"rpm";q=6;w=60');
+    expect(first.get("ratelimit")).toMatch(/^"rpm";r=2;t=\d+$/);
+
+    const limited = responses[3];
+    expect(Number(limited.headers.get("retry-after"))).toBeGreaterThanOrEqual(1);
+    expect(Number(limited.headers.get("retry-after"))).toBeLessThanOrEqual(10);
+    expect(Number(limited.headers.get("retry-after-ms"))).toBeGreaterThan(0);
+    expect(limited.headers.get("x-ratelimit-remaining-requests")).toBe("0");
+    expect(limited.headers.get("ratelimit")).toMatch(/^"rpm";r=0;t=\d+$/);
+    expect(limited.headers.get("ratelimit-policy")).toBe('"rpm";q=6;w=60');
+    expect(limited.headers.get("x-request-id")).toBeTruthy();
+    const body = (await limited.json()) as { error: { type: string; code: string } };
+    expect(body.error).toMatchObject({ type: "rate_limit_error", code: "rate_limit_exceeded" });
+  });
+
+  it("counts per account, not per key", async () => {
+    await createPlan("test-rate2", { rpm: 2, burst: 2 });
+    const acct = uniq("shared");
+    const a = await createKey("test-rate2", acct);
+    const b = await createKey("test-rate2", acct);
+    const other = await createKey("test-rate2");
+    expect((await call("/v1/models", { headers: bearer(a.key) })).status).toBe(200);
+    expect((await call("/v1/models", { headers: bearer(b.key) })).status).toBe(200);
+    expect((await call("/v1/models", { headers: bearer(a.key) })).status).toBe(429);
+    expect((await call("/v1/models", { headers: bearer(other.key) })).status).toBe(200);
+  });
+});
+
+describe("concurrency slots", () => {
+  it.skipIf(!isStandIn())("refuses a generation beyond the plan's slots with 429 concurrency_limit_exceeded, then frees the slot", async () => {
+    await createPlan("test-conc", { concurrency: 1 });
+    const k = await createKey("test-conc");
+    const rid = uniq("slow");
+    const slow = call("/v1/images/generations", json({ prompt: "slow [standin:delay=40]", size: "64x64", steps: 20 }, bearer(k.key, { "x-request-id": rid })));
+    await waitFor(async () => (await standInCalls(rid)).length > 0); // the slot is taken before the backend call
+    const refused = await call("/v1/images/generations", json({ prompt: "second", size: "64x64", steps: 2 }, bearer(k.key)));
+    expect(refused.status).toBe(429);
+    expect(refused.headers.get("retry-after")).toBe("1");
+    expect(refused.headers.get("ratelimit-policy")).toContain('"concurrency";q=1;qu="concurrent-requests"');
+    expect(((await refused.json()) as { error: { code: string } }).error.code).toBe("concurrency_limit_exceeded");
+    expect((await slow).status).toBe(200);
+    const after = await call("/v1/images/generations", json({ prompt: "third", size: "64x64", steps: 2 }, bearer(k.key)));
+    expect(after.status).toBe(200);
+    const ledger = await accountStub(k.account_id).ledger();
+    expect(ledger.map((r) => r.status)).toEqual(["committed", "committed"]);
+  });
+});
+
+describe("monthly quota", () => {
+  it("refuses work whose estimate exceeds the remaining units: 429 insufficient_quota, x-should-retry: false", async () => {
+    // 1 unit = 1 megapixel-step; 256x256 x 8 steps = 0.524 units
+    await createPlan("test-quota", { monthly_units: 1 });
+    const k = await createKey("test-quota");
+    const ok = await call("/v1/images/generations", json({ prompt: "fits", size: "256x256", steps: 8 }, bearer(k.key)));
+    expect(ok.status).toBe(200);
+    const over = await call("/v1/images/generations", json({ prompt: "does not fit", size: "256x256", steps: 8 }, bearer(k.key)));
+    expect(over.status).toBe(429);
+    expect(over.headers.get("x-should-retry")).toBe("false");
+    const e = ((await over.json()) as { error: { type: string; code: string; message: string } }).error;
+    expect(e).toMatchObject({ type: "insufficient_quota", code: "insufficient_quota" });
+    expect(e.message).toContain("0.525 of 1 megapixel-steps");
+    const usage = (await (await call("/v1/usage", { headers: bearer(k.key) })).json()) as { quota: { used_units: number; remaining_units: number } };
+    expect(usage.quota.used_units).toBe(0.525);
+    expect(usage.quota.remaining_units).toBe(0.475);
+    const snap = await accountStub(k.account_id).snapshot();
+    expect(snap).toMatchObject({ committedMilli: 525, reservedMilli: 0, activeSlots: 0 });
+  });
+
+  it("applies plan limits on resolution and steps before reserving anything", async () => {
+    await createPlan("test-small", { max_pixels: 256 * 256, max_steps: 16 });
+    const k = await createKey("test-small");
+    const big = await call("/v1/images/generations", json({ prompt: "x", size: "512x512" }, bearer(k.key)));
+    expect(big.status).toBe(400);
+    expect(((await big.json()) as { error: { param: string; code: string } }).error).toMatchObject({ param: "size", code: "size_not_allowed" });
+    const steps = await call("/v1/images/generations", json({ prompt: "x", size: "256x256", steps: 32 }, bearer(k.key)));
+    expect(((await steps.json()) as { error: { param: string } }).error.param).toBe("steps");
+    expect(await accountStub(k.account_id).ledger()).toEqual([]);
+  });
+});
