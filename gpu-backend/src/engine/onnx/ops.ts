@@ -167,6 +167,12 @@ export interface AttentionDims {
   /** 1-element int64 tensors with the batch rows and the row length. */
   R: string;
   L: string;
+  /**
+   * "fp32" (default): scores are cast to fp32 for the mask and the softmax. "compute": MatMul -> Add ->
+   * Softmax -> MatMul all in the compute dtype, the plain pattern TensorRT fuses into its attention
+   * kernels (which keep softmax statistics in fp32 internally, as PyTorch's flash SDPA does).
+   */
+  softmax?: "fp32" | "compute";
 }
 
 /**
@@ -189,6 +195,7 @@ export function attention(
 ): string {
   const { nHeads, nKvHeads, headDim: hd, R, L } = d;
   const rep = nHeads / nKvHeads;
+  if (d.softmax === "compute" && compute !== "FLOAT") return attentionInCompute(g, q, k, v, cos, sinSigned, bias, d, compute);
   const cos3 = cached(g, `cos3:${cos}`, () => unsqueeze(g, cos, [1])); // [L,1,hd]
   const sin3 = cached(g, `sin3:${sinSigned}`, () => unsqueeze(g, sinSigned, [1]));
   let q4 = applyRope(g, reshape(g, q, [R, L, nHeads, hd]), cos3, sin3, hd);
@@ -211,6 +218,33 @@ export function attention(
     const p = g.op("Softmax", [scores], { axis: -1 });
     out = g.op("Transpose", [matmul(g, p, vT, compute)], { perm: [0, 3, 1, 2, 4] }); // [R,L,kv,rep,hd]
   }
+  return reshape(g, out, [-1, nHeads * hd]);
+}
+
+/** attention() with scores, mask and softmax in the compute dtype (MHA only; see AttentionDims.softmax). */
+function attentionInCompute(
+  g: GraphBuilder,
+  q: string,
+  k: string,
+  v: string,
+  cos: string,
+  sinSigned: string,
+  bias: string,
+  d: AttentionDims,
+  compute: ComputeDType,
+): string {
+  const { nHeads, nKvHeads, headDim: hd, R, L } = d;
+  if (nHeads !== nKvHeads) throw new Error("attention: softmax in the compute dtype is implemented for MHA only");
+  const cos3 = cached(g, `cos3:${cos}`, () => unsqueeze(g, cos, [1]));
+  const sin3 = cached(g, `sin3:${sinSigned}`, () => unsqueeze(g, sinSigned, [1]));
+  const q4 = g.op("Mul", [applyRope(g, reshape(g, q, [R, L, nHeads, hd]), cos3, sin3, hd), f32(g, 1 / Math.sqrt(hd))]);
+  const k4 = applyRope(g, reshape(g, k, [R, L, nKvHeads, hd]), cos3, sin3, hd);
+  const qT = cast(g, g.op("Transpose", [q4], { perm: [0, 2, 1, 3] }), compute);
+  const kT = cast(g, g.op("Transpose", [k4], { perm: [0, 2, 3, 1] }), compute);
+  const vT = cast(g, g.op("Transpose", [reshape(g, v, [R, L, nKvHeads, hd])], { perm: [0, 2, 1, 3] }), compute);
+  const biasC = cached(g, `biasC:${bias}`, () => cast(g, bias, compute));
+  const p = g.op("Softmax", [g.op("Add", [g.op("MatMul", [qT, kT]), biasC])], { axis: -1 });
+  const out = g.op("Transpose", [cast(g, g.op("MatMul", [p, vT]), "FLOAT")], { perm: [0, 2, 1, 3] });
   return reshape(g, out, [-1, nHeads * hd]);
 }
 
