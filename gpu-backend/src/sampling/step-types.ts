@@ -1,0 +1,40 @@
+// The per-step boundary between a sampler (pure state machine) and the GPU engine.
+//
+// A sampler says, for one denoising step: which token rows to run (one per guidance branch), where in
+// each row the M target slots are (aligned across branches, so the engine can form
+// sum_k weights[k] * logits_k[targets[k][m]]), and one uniform per slot for inverse-CDF sampling. The
+// engine answers with one token and its confidence per slot. No logits ever cross this boundary.
+// Structurally identical to the scheduler's PackInput/PackOutput (gpu-backend/src/scheduler/packer.ts).
+
+/** Which vocabulary slice the engine samples from. */
+export type StepMode = "image" | "text";
+
+export interface StepInputs {
+  /** "image": codebook slice [IMAGE_OFFSET, VOCAB_SIZE), tokens come back as 0..8191. "text": full vocab. */
+  mode: StepMode;
+  /** K token rows, one per guidance branch, each of its own length. */
+  branches: Int32Array[];
+  /** targets[k][m]: position in branches[k] of target slot m; every branch has the same M. */
+  targets: Int32Array[];
+  /** K guidance weights: combined = sum_k weights[k] * logits_k. */
+  weights: Float32Array;
+  /** M uniforms in (0,1), one per target slot (rng stream "sample", counter (step, slot)). */
+  uniforms: Float32Array;
+  /** 0 = argmax; otherwise sample from softmax(combined / temperature). */
+  temperature: number;
+}
+
+export interface StepOutputs {
+  /** M sampled tokens: codebook index 0..8191 in image mode, full vocabulary id in text mode. */
+  tokens: Int32Array;
+  /** M confidences: softmax(combined)[token], NOT divided by temperature. */
+  confidence: Float32Array;
+}
+
+/** What every task's sampler exposes; state in, state out (like a diffusers scheduler step()). */
+export interface StepFunctions<P, S> {
+  init(params: P): S;
+  engineInputs(state: S): StepInputs;
+  advance(state: S, outputs: StepOutputs): S;
+  isDone(state: S): boolean;
+}

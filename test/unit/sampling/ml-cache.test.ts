@@ -1,0 +1,34 @@
+import { describe, expect, it } from "vitest";
+import { InvalidArgument } from "../../../gpu-backend/src/model/errors";
+import { mlCacheRefreshSteps, quantileLinear, recomputeMask } from "../../../gpu-backend/src/sampling/ml-cache";
+
+describe("ML-Cache schedule (§6, §10)", () => {
+  it("T=64 with 0.9/0.3/5: 28 refresh steps, 36 cached", () => {
+    const r = mlCacheRefreshSteps(64);
+    const refresh = r.flatMap((x, s) => (x ? [s] : []));
+    expect(refresh).toEqual([...Array.from({ length: 20 }, (_, i) => i), 24, 29, 34, 39, 44, 49, 54, 59]);
+    expect(r.filter((x) => !x).length).toBe(36);
+  });
+
+  it("recomputes floor(0.1 (L-1)) + 1 positions for distinct max logits (L=4264 -> 427)", () => {
+    const L = 4264;
+    const m = Float32Array.from({ length: L }, (_, i) => Math.sin(i * 12.9898) * 43758.5453 % 1);
+    const mask = recomputeMask(m, 0.9);
+    expect(mask.reduce((a, b) => a + b, 0)).toBe(427);
+    // The recomputed ones are the least confident.
+    let maxIn = -Infinity, minOut = Infinity;
+    mask.forEach((v, i) => (v ? (maxIn = Math.max(maxIn, m[i])) : (minOut = Math.min(minOut, m[i]))));
+    expect(maxIn).toBeLessThan(minOut);
+  });
+
+  it("quantile interpolates linearly like torch.quantile", () => {
+    expect(quantileLinear([4, 1, 3, 2], 0.5)).toBe(2.5);
+    expect(quantileLinear([10, 0], 0.1)).toBeCloseTo(1, 12);
+    expect(quantileLinear([7], 0.3)).toBe(7);
+  });
+
+  it("validates parameters", () => {
+    expect(() => mlCacheRefreshSteps(64, { cacheRatio: 1, warmupRatio: 0.3, refreshInterval: 5 })).toThrow(InvalidArgument);
+    expect(() => mlCacheRefreshSteps(64, { cacheRatio: 0.9, warmupRatio: 0.3, refreshInterval: 0 })).toThrow(/refresh_interval/);
+  });
+});
