@@ -19,19 +19,11 @@ import { buildTransformerGraph, DEBUG_OUTPUTS, memoryResolver } from "../../../g
 import { transformerReference, type TransformerReferenceResult } from "../../../gpu-backend/src/engine/llada/reference";
 import { seededLladaWeights, type LladaWeights } from "../../../gpu-backend/src/engine/llada/weights";
 import { CODEBOOK_SIZE, VOCAB_SIZE } from "../../../gpu-backend/src/model/tokens";
+import { mulberry32 } from "../../../gpu-backend/src/engine/seeded-random";
 
 const TOL = { hidden: 1e-4, logits: 2e-4, combined: 1e-3, confidence: 2e-5, margin: 1e-5, argmaxGap: 1e-4, padding: 1e-5 };
 
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+const rng = mulberry32;
 
 /** Right-padded rows of random ids (pads hold `pad`), lengths as given. */
 function batch(lens: number[], L: number, seed: number, pad = 0): { inputIds: number[]; seqLens: number[] } {

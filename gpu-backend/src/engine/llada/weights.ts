@@ -23,6 +23,7 @@ import {
   validateLladaConfig,
   type LladaConfig,
 } from "./config";
+import { fnv1a, mulberry32 } from "../seeded-random";
 
 export interface LladaTensor {
   shape: number[];
@@ -47,26 +48,7 @@ export function isCheckpoint(w: LladaWeights | LladaCheckpoint): w is LladaCheck
 
 // ---- deterministic random numbers -------------------------------------------------------------------
 
-function fnv1a(text: string, seed: number): number {
-  let h = (0x811c9dc5 ^ seed) >>> 0;
-  for (let i = 0; i < text.length; i++) {
-    h ^= text.charCodeAt(i);
-    h = Math.imul(h, 0x01000193) >>> 0;
-  }
-  return h;
-}
 
-/** mulberry32, one stream per (seed, tensor name), so values do not depend on creation order. */
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** Fills `out` with scale * N(0,1) (+ offset), Box-Muller over a per-name stream. */
 function fillNormal(out: Float32Array, seed: number, scale: number, offset = 0): void {

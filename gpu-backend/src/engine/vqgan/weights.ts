@@ -14,6 +14,7 @@ import {
   type TensorToWrite,
 } from "../safetensors";
 import { validateVqConfig, vqConfigFromDiffusers, vqConfigToDiffusers, vqTensorShapes, type VqConfig } from "./config";
+import { fnv1a, mulberry32 } from "../seeded-random";
 
 export interface VqTensor {
   shape: number[];
@@ -26,26 +27,7 @@ const VQ_WEIGHTS_FILE_FP16 = "diffusion_pytorch_model.fp16.safetensors";
 
 // ---- deterministic random numbers -------------------------------------------------------------------
 
-function fnv1a(text: string, seed: number): number {
-  let h = (0x811c9dc5 ^ seed) >>> 0;
-  for (let i = 0; i < text.length; i++) {
-    h ^= text.charCodeAt(i);
-    h = Math.imul(h, 0x01000193) >>> 0;
-  }
-  return h;
-}
 
-/** mulberry32: a small, fast, well-mixed 32-bit generator; one stream per tensor name. */
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function normals(n: number, seed: number): Float64Array {
   const u = mulberry32(seed);
