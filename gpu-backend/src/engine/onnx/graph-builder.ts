@@ -16,6 +16,7 @@ export const ONNX_DTYPES = {
   INT16: 5,
   INT32: 6,
   INT64: 7,
+  STRING: 8,
   BOOL: 9,
   FLOAT16: 10,
   DOUBLE: 11,
@@ -26,7 +27,7 @@ export const ONNX_DTYPES = {
 export type OnnxDType = keyof typeof ONNX_DTYPES;
 
 export const DTYPE_BYTES: Record<OnnxDType, number> = {
-  FLOAT: 4, UINT8: 1, INT8: 1, UINT16: 2, INT16: 2, INT32: 4, INT64: 8, BOOL: 1,
+  FLOAT: 4, UINT8: 1, INT8: 1, UINT16: 2, INT16: 2, INT32: 4, INT64: 8, STRING: 0 /* variable length: value infos only */, BOOL: 1,
   FLOAT16: 2, DOUBLE: 8, UINT32: 4, UINT64: 8, BFLOAT16: 2,
 };
 
