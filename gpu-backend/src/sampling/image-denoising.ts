@@ -13,7 +13,7 @@ import { CODEBOOK_SIZE, IMAGE_OFFSET, MASK } from "../model/tokens";
 import { keepN, maskSchedule } from "./mask-schedule";
 import { remaskScores, selectRemask } from "./remask";
 import { uniforms, type Seed } from "./rng";
-import type { StepInputs, StepOutputs } from "./step-types";
+import type { StepFunctions, StepInputs, StepOutputs } from "./step-types";
 
 export interface ImageDenoisingParams {
   /** The conditional row at the start: answer region cells are MASK (to generate) or image ids (known). */
@@ -141,4 +141,17 @@ export function advanceImageDenoising(s: ImageDenoisingState, out: StepOutputs):
 export function imageDenoisingCodes(s: ImageDenoisingState): Int32Array {
   if (s.masked.length !== 0) throw new Error(`image run not finished: ${s.masked.length} cells still masked`);
   return extractImageCodes(s.x, s.codeStart, s.grid);
+}
+
+/** An image task's step functions: its own init (layout, branches) over the shared denoising loop. */
+export type ImageSampler<P> = StepFunctions<P, ImageDenoisingState> & { imageCodes(s: ImageDenoisingState): Int32Array };
+
+export function imageSampler<P>(init: (params: P) => ImageDenoisingState): ImageSampler<P> {
+  return {
+    init,
+    engineInputs: imageDenoisingInputs,
+    advance: advanceImageDenoising,
+    isDone: imageDenoisingDone,
+    imageCodes: imageDenoisingCodes,
+  };
 }

@@ -8,16 +8,8 @@
 
 import { imageToImageLayout, type Grid, type ImageCodes } from "../model/layout";
 import { imageToImageGuidance } from "./guidance";
-import {
-  advanceImageDenoising,
-  imageDenoisingCodes,
-  imageDenoisingDone,
-  imageDenoisingInputs,
-  initImageDenoising,
-  type ImageDenoisingState,
-} from "./image-denoising";
+import { imageSampler, initImageDenoising, type ImageDenoisingState, type ImageSampler } from "./image-denoising";
 import type { Seed } from "./rng";
-import type { StepFunctions, StepInputs, StepOutputs } from "./step-types";
 
 export interface ImageToImageParams {
   prompt: ArrayLike<number>;
@@ -56,12 +48,4 @@ export function initImageToImage(p: ImageToImageParams): ImageToImageState {
   });
 }
 
-export const imageToImage: StepFunctions<ImageToImageParams, ImageToImageState> & {
-  imageCodes(s: ImageToImageState): Int32Array;
-} = {
-  init: initImageToImage,
-  engineInputs: (s: ImageToImageState): StepInputs => imageDenoisingInputs(s),
-  advance: (s: ImageToImageState, out: StepOutputs) => advanceImageDenoising(s, out),
-  isDone: imageDenoisingDone,
-  imageCodes: imageDenoisingCodes,
-};
+export const imageToImage: ImageSampler<ImageToImageParams> = imageSampler(initImageToImage);

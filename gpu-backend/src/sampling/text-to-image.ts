@@ -4,16 +4,8 @@
 
 import { textToImageLayout, type Grid } from "../model/layout";
 import { textToImageGuidance } from "./guidance";
-import {
-  advanceImageDenoising,
-  imageDenoisingCodes,
-  imageDenoisingDone,
-  imageDenoisingInputs,
-  initImageDenoising,
-  type ImageDenoisingState,
-} from "./image-denoising";
+import { imageSampler, initImageDenoising, type ImageDenoisingState, type ImageSampler } from "./image-denoising";
 import type { Seed } from "./rng";
-import type { StepFunctions, StepInputs, StepOutputs } from "./step-types";
 
 export interface TextToImageParams {
   /** Tokenized `chatPrompt(T2I system, prompt)` (P). */
@@ -49,12 +41,4 @@ export function initTextToImage(p: TextToImageParams): TextToImageState {
   });
 }
 
-export const textToImage: StepFunctions<TextToImageParams, TextToImageState> & {
-  imageCodes(s: TextToImageState): Int32Array;
-} = {
-  init: initTextToImage,
-  engineInputs: (s: TextToImageState): StepInputs => imageDenoisingInputs(s),
-  advance: (s: TextToImageState, out: StepOutputs) => advanceImageDenoising(s, out),
-  isDone: imageDenoisingDone,
-  imageCodes: imageDenoisingCodes,
-};
+export const textToImage: ImageSampler<TextToImageParams> = imageSampler(initTextToImage);
