@@ -1,0 +1,83 @@
+// Starts the orchestrator: `npm run start:orchestrator` (tsx gpu-backend/src/cli/start-orchestrator.ts).
+//
+// Environment:
+//   TRITON_URL           Triton gRPC address (host:port). Unset: build the dev models if needed and start
+//                        the embedded backend in-process on MODEL_REPOSITORY (a free port on 127.0.0.1).
+//   MODEL_REPOSITORY     default ./model-repository (also where tokenizer.json is read: <repo>/dimoo_transformer/)
+//   TOKENIZER_PATH       override the tokenizer.json path
+//   ORCHESTRATOR_PORT    default 50051 (native gRPC, gRPC-Web and Connect on the same port)
+//   ORCHESTRATOR_HOST    default 0.0.0.0
+//   METRICS_PORT         default 9464 (Prometheus text at /metrics)
+//   ORCHESTRATOR_TOKEN   service token (Bearer); unset: a random dev token is generated and printed
+//   MODEL_NAME           reported by Capabilities; default lumina-dimoo-dev on the embedded backend
+//   LOG_LEVEL            debug | info | warn | error (default info)
+//   ENGINE_TIMEOUT_MS    per Triton call (default 120000)
+//   Limits:    MAX_SIDE, MAX_PIXELS, MAX_STEPS, MAX_PROMPT_TOKENS, MAX_INPUT_PIXELS, MAX_INPUT_BYTES,
+//              MAX_ANSWER_TOKENS, DEFAULT_DEADLINE_MS, MAX_DEADLINE_MS, PREVIEW_MAX_SIDE,
+//              MAX_SEQUENCE_TOKENS, MAX_BLOCK_LENGTH
+//   Scheduler: MAX_ACTIVE, MAX_QUEUE, MAX_BATCH_ROWS, MAX_BATCH_TOKENS (default 131072; 8192 on the
+//              embedded CPU backend), SEQ_BUCKETS ("256,512,...")
+// Stops on SIGINT/SIGTERM.
+import { randomBytes } from "node:crypto";
+import { resolve } from "node:path";
+import { limitsFromEnv, schedulerFromEnv } from "../service/config";
+import { createLogger, type LogLevel } from "../service/log";
+import { startOrchestrator } from "../service/orchestrator";
+
+const env = process.env;
+const log = createLogger({ level: (env.LOG_LEVEL as LogLevel | undefined) ?? "info", base: { service: "orchestrator" } });
+
+async function main(): Promise<void> {
+  const repository = resolve(env.MODEL_REPOSITORY ?? "model-repository");
+  let tritonUrl = env.TRITON_URL;
+  let embedded: { close(): Promise<void> } | undefined;
+  if (!tritonUrl) {
+    const { ensureDevModels } = await import("./build-dev-models");
+    const { start } = await import("../embedded/server");
+    log.info("TRITON_URL unset: starting the embedded backend with the dev models", { repository });
+    await ensureDevModels({ root: repository, log: (m) => log.info(m) });
+    const backend = await start({ repository, port: 0, host: "127.0.0.1", log: (line) => log.debug(line) });
+    embedded = backend;
+    tritonUrl = backend.url;
+  }
+  let token = env.ORCHESTRATOR_TOKEN;
+  if (!token) {
+    token = `dev-${randomBytes(16).toString("hex")}`;
+    // Printed once on stderr for local use; never logged with the structured logs.
+    process.stderr.write(`ORCHESTRATOR_TOKEN not set; dev token for this run: ${token}\n`);
+  }
+  const scheduler = schedulerFromEnv(env);
+  // The embedded backend runs the dev model on CPU, where long rows batched together thrash memory.
+  if (embedded && !env.MAX_BATCH_TOKENS) scheduler.maxBatchTokens = 8192;
+  const orch = await startOrchestrator({
+    tritonUrl,
+    token,
+    port: Number(env.ORCHESTRATOR_PORT ?? 50051),
+    host: env.ORCHESTRATOR_HOST ?? "0.0.0.0",
+    metricsPort: Number(env.METRICS_PORT ?? 9464),
+    modelRepository: repository,
+    tokenizerPath: env.TOKENIZER_PATH,
+    modelName: env.MODEL_NAME ?? (embedded ? "lumina-dimoo-dev" : "lumina-dimoo"),
+    limits: limitsFromEnv(env),
+    scheduler,
+    engineTimeoutMs: env.ENGINE_TIMEOUT_MS ? Number(env.ENGINE_TIMEOUT_MS) : undefined,
+    log,
+  });
+
+  let stopping = false;
+  const stop = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    log.info("stopping", { signal });
+    await orch.close();
+    await embedded?.close();
+    process.exit(0);
+  };
+  process.on("SIGINT", () => void stop("SIGINT"));
+  process.on("SIGTERM", () => void stop("SIGTERM"));
+}
+
+main().catch((err) => {
+  log.error("failed to start", { error: err instanceof Error ? err.message : String(err) });
+  process.exit(1);
+});

@@ -1,0 +1,167 @@
+// The engines behind the contract, reached through the Triton client: one ModelInfer per transformer step
+// (all packed requests at once), one per VQ encode/decode. Triton's errors are mapped to what the caller
+// of the orchestrator should see: a dead or missing engine is UNAVAILABLE, a request Triton rejects as
+// malformed is our bug (INTERNAL), timeouts and cancellations keep their codes.
+import { Code } from "@connectrpc/connect";
+import {
+  TRANSFORMER_INPUTS as TI,
+  TRANSFORMER_MODEL,
+  TRANSFORMER_OUTPUTS as TO,
+  VQ_DECODER_INPUTS,
+  VQ_DECODER_MODEL,
+  VQ_DECODER_OUTPUTS,
+  VQ_ENCODER_INPUTS,
+  VQ_ENCODER_MODEL,
+  VQ_ENCODER_OUTPUTS,
+} from "../engine/contract";
+import type { TritonClient } from "../triton";
+import { OrchestratorError } from "./errors";
+import type { EngineOutputs, PackedCall } from "./packer";
+import type { TransformerRunner } from "./scheduler";
+import type { VqCallOptions, VqRunner } from "./vq";
+
+export interface TritonEngineOptions {
+  /** Per transformer call. */
+  transformerTimeoutMs?: number;
+  /** Per VQ call. */
+  vqTimeoutMs?: number;
+  /** Per readiness probe. */
+  healthTimeoutMs?: number;
+  /** Observes every engine call (model, milliseconds, ok). */
+  onCall?(model: string, ms: number, ok: boolean): void;
+}
+
+export const ENGINE_MODELS = [TRANSFORMER_MODEL, VQ_ENCODER_MODEL, VQ_DECODER_MODEL] as const;
+
+/** Maps a Triton client error (numeric gRPC `code`) to the orchestrator's status. */
+export function mapEngineError(err: unknown, model: string): OrchestratorError {
+  if (err instanceof OrchestratorError) return err;
+  const e = err as { code?: unknown; message?: unknown; name?: unknown } | null;
+  const msg = `engine ${model}: ${typeof e?.message === "string" ? e.message : String(err)}`;
+  if (e?.name === "AbortError") return new OrchestratorError(Code.Canceled, msg);
+  if (e?.name === "TimeoutError") return new OrchestratorError(Code.DeadlineExceeded, msg);
+  switch (typeof e?.code === "number" ? e.code : -1) {
+    case Code.Canceled:
+      return new OrchestratorError(Code.Canceled, msg);
+    case Code.DeadlineExceeded:
+      return new OrchestratorError(Code.DeadlineExceeded, msg);
+    case Code.ResourceExhausted:
+      return new OrchestratorError(Code.Unavailable, msg); // the engine is overloaded: try another host
+    case Code.Unavailable:
+    case Code.NotFound: // model not loaded
+    case Code.FailedPrecondition:
+    case Code.Aborted:
+      return new OrchestratorError(Code.Unavailable, msg);
+    default:
+      return new OrchestratorError(Code.Internal, msg);
+  }
+}
+
+function int32Of(data: BigInt64Array | Int32Array): Int32Array {
+  if (data instanceof Int32Array) return data;
+  const out = new Int32Array(data.length);
+  const v = new Int32Array(data.buffer, data.byteOffset, data.length * 2);
+  for (let i = 0; i < out.length; i++) out[i] = v[2 * i];
+  return out;
+}
+
+function int64Of(data: Int32Array): BigInt64Array {
+  const out = new BigInt64Array(data.length);
+  const v = new Int32Array(out.buffer);
+  for (let i = 0; i < data.length; i++) {
+    v[2 * i] = data[i];
+    v[2 * i + 1] = data[i] < 0 ? -1 : 0;
+  }
+  return out;
+}
+
+export class TritonEngine implements TransformerRunner, VqRunner {
+  constructor(
+    readonly client: TritonClient,
+    private readonly opts: TritonEngineOptions = {},
+  ) {}
+
+  private async timed<T>(model: string, fn: () => Promise<T>): Promise<T> {
+    const t0 = performance.now();
+    try {
+      const r = await fn();
+      this.opts.onCall?.(model, performance.now() - t0, true);
+      return r;
+    } catch (err) {
+      this.opts.onCall?.(model, performance.now() - t0, false);
+      throw mapEngineError(err, model);
+    }
+  }
+
+  runTransformer(call: PackedCall, { requestId, signal }: { requestId: string; signal: AbortSignal }): Promise<EngineOutputs> {
+    return this.timed(TRANSFORMER_MODEL, async () => {
+      const { image: im, text: tx } = call;
+      const res = await this.client.infer(TRANSFORMER_MODEL, {
+        inputs: {
+          [TI.inputIds.name]: { datatype: "INT64", shape: [call.rows, call.length], data: call.inputIds },
+          [TI.seqLens.name]: { datatype: "INT64", shape: [call.rows], data: call.seqLens },
+          [TI.imageTargets.name]: { datatype: "INT64", shape: [im.count, im.branches, im.slots], data: im.targets },
+          [TI.imageWeights.name]: { datatype: "FP32", shape: [im.count, im.branches], data: im.weights },
+          [TI.imageUniforms.name]: { datatype: "FP32", shape: [im.count, im.slots], data: im.uniforms },
+          [TI.imageTemperature.name]: { datatype: "FP32", shape: [im.count], data: im.temperature },
+          [TI.textTargets.name]: { datatype: "INT64", shape: [tx.count, tx.branches, tx.slots], data: tx.targets },
+          [TI.textWeights.name]: { datatype: "FP32", shape: [tx.count, tx.branches], data: tx.weights },
+          [TI.textUniforms.name]: { datatype: "FP32", shape: [tx.count, tx.slots], data: tx.uniforms },
+          [TI.textTemperature.name]: { datatype: "FP32", shape: [tx.count], data: tx.temperature },
+        },
+        outputs: [TO.imageTokens.name, TO.imageConfidence.name, TO.textTokens.name, TO.textProbability.name],
+        requestId,
+        signal,
+        timeoutMs: this.opts.transformerTimeoutMs,
+      });
+      return {
+        imageTokens: res.tensor(TO.imageTokens.name, "INT64").data,
+        imageConfidence: res.tensor(TO.imageConfidence.name, "FP32").data,
+        textTokens: res.tensor(TO.textTokens.name, "INT64").data,
+        textProbability: res.tensor(TO.textProbability.name, "FP32").data,
+      };
+    });
+  }
+
+  encode(pixels: Uint8Array, height: number, width: number, { requestId, signal }: VqCallOptions): Promise<Int32Array> {
+    return this.timed(VQ_ENCODER_MODEL, async () => {
+      const res = await this.client.infer(VQ_ENCODER_MODEL, {
+        inputs: { [VQ_ENCODER_INPUTS.pixels.name]: { datatype: "UINT8", shape: [1, 3, height, width], data: pixels } },
+        outputs: [VQ_ENCODER_OUTPUTS.codes.name],
+        requestId: `${requestId}/vq-encode`,
+        signal,
+        timeoutMs: this.opts.vqTimeoutMs,
+      });
+      return int32Of(res.tensor(VQ_ENCODER_OUTPUTS.codes.name, "INT64").data);
+    });
+  }
+
+  decode(codes: Int32Array, h: number, w: number, { requestId, signal }: VqCallOptions): Promise<Uint8Array> {
+    return this.timed(VQ_DECODER_MODEL, async () => {
+      const res = await this.client.infer(VQ_DECODER_MODEL, {
+        inputs: { [VQ_DECODER_INPUTS.codes.name]: { datatype: "INT64", shape: [1, h, w], data: int64Of(codes) } },
+        outputs: [VQ_DECODER_OUTPUTS.pixels.name],
+        requestId: `${requestId}/vq-decode`,
+        signal,
+        timeoutMs: this.opts.vqTimeoutMs,
+      });
+      return res.tensor(VQ_DECODER_OUTPUTS.pixels.name, "UINT8").data;
+    });
+  }
+
+  /** Readiness of the three models; throws UNAVAILABLE when Triton cannot be reached. */
+  async models(signal?: AbortSignal): Promise<{ name: string; ready: boolean }[]> {
+    const timeoutMs = this.opts.healthTimeoutMs ?? 2000;
+    return Promise.all(
+      ENGINE_MODELS.map(async (name) => {
+        try {
+          return { name, ready: await this.client.modelReady(name, "", { signal, timeoutMs }) };
+        } catch (err) {
+          const e = mapEngineError(err, name);
+          if (e.code === Code.Unavailable && (err as { code?: number }).code !== Code.NotFound) throw e;
+          return { name, ready: false };
+        }
+      }),
+    );
+  }
+}

@@ -1,0 +1,102 @@
+// Assembly: Triton client → engines → scheduler → pipelines → DimooService server (+ metrics server).
+import { join } from "node:path";
+import { TritonClient } from "../triton";
+import { Tokenizer } from "../model/tokenizer";
+import { TRANSFORMER_MODEL } from "../engine/contract";
+import { Scheduler, type StepTask } from "../scheduler/scheduler";
+import { TritonEngine } from "../scheduler/triton-engine";
+import { createGeneratePipeline, createUnderstandPipeline } from "../scheduler/pipelines";
+import { DEFAULT_LIMITS, DEFAULT_SCHEDULER, type Limits, type SchedulerSettings } from "./config";
+import { createLogger, type Logger } from "./log";
+import { codeName, OrchestratorMetrics, schedulerMetricHooks } from "./metrics";
+import { startOrchestratorServer, type OrchestratorServer } from "./server";
+
+export interface OrchestratorOptions {
+  /** Triton gRPC address, e.g. "127.0.0.1:8001" or "grpc://host:8001". */
+  tritonUrl: string;
+  token: string;
+  port: number;
+  host?: string;
+  /** undefined = no metrics server; 0 = any free port. */
+  metricsPort?: number;
+  metricsHost?: string;
+  /** tokenizer.json; default <repository>/dimoo_transformer/tokenizer.json. */
+  tokenizerPath?: string;
+  modelRepository?: string;
+  modelName?: string;
+  limits?: Partial<Limits>;
+  scheduler?: Partial<SchedulerSettings>;
+  /** Per transformer call (ms); default 120000. */
+  engineTimeoutMs?: number;
+  log?: Logger;
+}
+
+export interface Orchestrator extends OrchestratorServer {
+  scheduler: Scheduler<StepTask>;
+  /** The metric values (server.metrics is the HTTP endpoint). */
+  stats: OrchestratorMetrics;
+  engine: TritonEngine;
+}
+
+export async function startOrchestrator(opts: OrchestratorOptions): Promise<Orchestrator> {
+  const log = opts.log ?? createLogger();
+  const limits: Limits = { ...DEFAULT_LIMITS, ...opts.limits };
+  const settings: SchedulerSettings = { ...DEFAULT_SCHEDULER, ...opts.scheduler };
+  const tokenizerPath = opts.tokenizerPath ?? join(opts.modelRepository ?? "model-repository", TRANSFORMER_MODEL, "tokenizer.json");
+  const tokenizer = await Tokenizer.fromFile(tokenizerPath);
+  const metrics = new OrchestratorMetrics();
+
+  const client = new TritonClient(opts.tritonUrl, {
+    channelOptions: {
+      // Fail fast when Triton is down instead of waiting for reconnect backoff to grow.
+      "grpc.initial_reconnect_backoff_ms": 200,
+      "grpc.max_reconnect_backoff_ms": 2000,
+    },
+  });
+  const engine = new TritonEngine(client, {
+    transformerTimeoutMs: opts.engineTimeoutMs ?? 120_000,
+    vqTimeoutMs: opts.engineTimeoutMs ?? 120_000,
+    healthTimeoutMs: 2000,
+    onCall: (model, ms, ok) => metrics.engineSeconds.observe(ms / 1000, { model, ok: String(ok) }),
+  });
+  const hooks = schedulerMetricHooks(metrics);
+  const scheduler = new Scheduler<StepTask>({
+    runner: engine,
+    maxActive: settings.maxActive,
+    maxQueue: settings.maxQueue,
+    maxBatchRows: settings.maxBatchRows,
+    maxBatchTokens: settings.maxBatchTokens,
+    buckets: settings.buckets,
+    onTick: (s) => {
+      hooks.onTick(s);
+      log.debug("step", { batch: s.batchSize, rows: s.rows, length: s.length, engineMs: +s.engineMs.toFixed(2), orchestratorMs: +s.orchestratorMs.toFixed(2) });
+    },
+    onJobError: (requestId, err) => log.debug("job left", { requestId, code: codeName(err.code) }),
+  });
+  const deps = { tokenizer, vq: engine, limits };
+  const server = await startOrchestratorServer(
+    {
+      token: opts.token,
+      limits,
+      scheduler,
+      generate: createGeneratePipeline(deps),
+      understand: createUnderstandPipeline(deps),
+      health: engine,
+      metrics,
+      log,
+      modelName: opts.modelName ?? "lumina-dimoo",
+    },
+    { port: opts.port, host: opts.host, metricsPort: opts.metricsPort, metricsHost: opts.metricsHost },
+  );
+  log.info("orchestrator listening", { url: server.url, metrics: server.metrics?.url, triton: opts.tritonUrl, ...settings, buckets: settings.buckets.length });
+  return {
+    ...server,
+    scheduler,
+    stats: metrics,
+    engine,
+    close: async () => {
+      await server.close();
+      client.close();
+    },
+  };
+}

@@ -1,0 +1,47 @@
+// The orchestrator's network side: DimooService on one port (native gRPC, gRPC-Web, Connect) behind the
+// service-token interceptor, and Prometheus metrics on another.
+import { connectNodeAdapter } from "@connectrpc/connect-node";
+import { authInterceptor, dimooRoutes, type ServiceDeps } from "./dimoo-service";
+import { listenDual, type RequestHandler } from "./listener";
+import { startMetricsServer, type MetricsServer } from "./metrics";
+
+export interface OrchestratorServerOptions {
+  port: number;
+  host?: string;
+  /** 0 = pick a free port; undefined = no metrics server. */
+  metricsPort?: number;
+  metricsHost?: string;
+  /** Largest accepted request message (images are inline). */
+  readMaxBytes?: number;
+}
+
+export interface OrchestratorServer {
+  port: number;
+  url: string;
+  metrics?: MetricsServer;
+  close(): Promise<void>;
+}
+
+export async function startOrchestratorServer(deps: ServiceDeps, opts: OrchestratorServerOptions): Promise<OrchestratorServer> {
+  const handler = connectNodeAdapter({
+    routes: dimooRoutes(deps),
+    interceptors: [authInterceptor(deps.token, deps.metrics)],
+    readMaxBytes: opts.readMaxBytes ?? 3 * deps.limits.maxInputBytes + (1 << 20),
+  });
+  const host = opts.host ?? "0.0.0.0";
+  const listener = await listenDual(handler as RequestHandler, { port: opts.port, host });
+  deps.metrics.queueDepth.collect(() => deps.scheduler.queueDepth);
+  deps.metrics.activeRequests.collect(() => deps.scheduler.activeCount);
+  const metrics =
+    opts.metricsPort === undefined ? undefined : await startMetricsServer(deps.metrics.registry, opts.metricsPort, opts.metricsHost ?? host);
+  const urlHost = host === "0.0.0.0" || host === "::" ? "127.0.0.1" : host;
+  return {
+    port: listener.port,
+    url: `http://${urlHost}:${listener.port}`,
+    metrics,
+    close: async () => {
+      await deps.scheduler.close();
+      await Promise.all([listener.close(), metrics?.close()]);
+    },
+  };
+}
