@@ -79,16 +79,35 @@ export function dimooRoutes(deps: ServiceDeps): (router: ConnectRouter) => void 
     else log.warn("request failed", { ...fields, error: err instanceof Error ? err.message.slice(0, 300) : String(err) });
   };
 
-  async function* generate(req: GenerateRequest, ctx: HandlerContext): AsyncGenerator<GenerateEvent> {
+  /** One streaming call: its request id and logger, then metrics, the log line and the wire error at the end. */
+  async function* observed<E>(
+    method: string,
+    rawRequestId: string,
+    extra: Record<string, unknown>,
+    body: (requestId: string, log: Logger) => AsyncIterable<E>,
+  ): AsyncGenerator<E> {
     const t0 = performance.now();
-    let requestId = "invalid";
-    let log = deps.log.child({ method: "Generate" });
-    const extra: Record<string, unknown> = { task: req.task, width: req.width, height: req.height, steps: req.steps };
+    let log = deps.log.child({ method });
     let failure: unknown;
     let completed = false;
     try {
-      requestId = requestIdOf(req.requestId);
+      const requestId = requestIdOf(rawRequestId);
       log = log.child({ requestId });
+      yield* body(requestId, log);
+      completed = true;
+    } catch (err) {
+      failure = err;
+      throw toConnectError(err);
+    } finally {
+      // A stream closed by the transport (caller gone) ends here without an error of its own.
+      if (!completed && failure === undefined) failure = new ConnectError("caller went away", Code.Canceled);
+      observe(method, t0, failure === undefined ? undefined : toConnectError(failure), log, extra);
+    }
+  }
+
+  function generate(req: GenerateRequest, ctx: HandlerContext): AsyncGenerator<GenerateEvent> {
+    const extra: Record<string, unknown> = { task: req.task, width: req.width, height: req.height, steps: req.steps };
+    return observed("Generate", req.requestId, extra, async function* (requestId, log) {
       const spec = await deps.generate.validate({ ...req, requestId } as GenerateRequest);
       Object.assign(extra, { task: spec.task, width: spec.width, height: spec.height, steps: spec.steps, seed: spec.seed });
       const deadline = deadlineAt(req.deadlineMs, ctx.timeoutMs(), limits);
@@ -172,28 +191,13 @@ export function dimooRoutes(deps: ServiceDeps): (router: ConnectRouter) => void 
           );
         },
       });
-      for await (const ev of events) yield ev;
-      completed = true;
-    } catch (err) {
-      failure = err;
-      throw toConnectError(err);
-    } finally {
-      // A stream closed by the transport (caller gone) ends here without an error of its own.
-      if (!completed && failure === undefined) failure = new ConnectError("caller went away", Code.Canceled);
-      observe("Generate", t0, failure === undefined ? undefined : toConnectError(failure), log, extra);
-    }
+      yield* events;
+    });
   }
 
-  async function* understand(req: UnderstandRequest, ctx: HandlerContext): AsyncGenerator<UnderstandEvent> {
-    const t0 = performance.now();
-    let requestId = "invalid";
-    let log = deps.log.child({ method: "Understand" });
+  function understand(req: UnderstandRequest, ctx: HandlerContext): AsyncGenerator<UnderstandEvent> {
     const extra: Record<string, unknown> = { maxTokens: req.maxTokens };
-    let failure: unknown;
-    let completed = false;
-    try {
-      requestId = requestIdOf(req.requestId);
-      log = log.child({ requestId });
+    return observed("Understand", req.requestId, extra, async function* (requestId) {
       const spec = await deps.understand.validate({ ...req, requestId } as UnderstandRequest);
       Object.assign(extra, { maxTokens: spec.maxTokens, seed: spec.seed });
       const deadline = deadlineAt(req.deadlineMs, ctx.timeoutMs(), limits);
@@ -225,15 +229,8 @@ export function dimooRoutes(deps: ServiceDeps): (router: ConnectRouter) => void 
         },
         onError: (err) => events.fail(err),
       });
-      for await (const ev of events) yield ev;
-      completed = true;
-    } catch (err) {
-      failure = err;
-      throw toConnectError(err);
-    } finally {
-      if (!completed && failure === undefined) failure = new ConnectError("caller went away", Code.Canceled);
-      observe("Understand", t0, failure === undefined ? undefined : toConnectError(failure), log, extra);
-    }
+      yield* events;
+    });
   }
 
   return (router: ConnectRouter) => {
