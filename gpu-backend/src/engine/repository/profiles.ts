@@ -100,7 +100,8 @@ export interface VqProfileOptions {
 }
 
 export const VQ_ENCODER_PROFILE_DEFAULTS: Readonly<VqProfileOptions> = Object.freeze({ maxBatch: 2, maxSide: 2048, optSide: 1024 });
-export const VQ_DECODER_PROFILE_DEFAULTS: Readonly<VqProfileOptions> = Object.freeze({ maxBatch: 2, maxSide: 1536, optSide: 1024 });
+// The decoder must reach the orchestrator's longest side (2048); one image at 2048² needs ~13 GB of activations.
+export const VQ_DECODER_PROFILE_DEFAULTS: Readonly<VqProfileOptions> = Object.freeze({ maxBatch: 2, maxSide: 2048, optSide: 1024 });
 
 function checkVq(o: VqProfileOptions): void {
   for (const s of [o.maxSide, o.optSide])
