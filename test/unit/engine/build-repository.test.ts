@@ -205,7 +205,8 @@ describe("optimization profiles and trtexec", () => {
     const est = estimateTransformerMemory(DIMOO_8B_DIMS);
     expect(est[0].weightsBytes).toBe(8_081_805_312 * 2);
     for (const e of est) expect(e.layerActivationBytes).toBeLessThan(8e9);
-    expect(estimateVqMemory("decoder", VQ_DECODER_PROFILE_DEFAULTS)).toBeLessThan(20e9);
+    // Two 2048x2048 images: the decoder profile must reach the longest output side; this still fits beside the transformer on an 80 GB GPU.
+    expect(estimateVqMemory("decoder", VQ_DECODER_PROFILE_DEFAULTS)).toBeLessThan(28e9);
   });
 });
 
