@@ -20,6 +20,7 @@ import { models } from "./routes/models";
 import { admin } from "./routes/admin";
 import { files } from "./routes/files";
 import { health } from "./routes/health";
+import { playground } from "./routes/playground";
 import { FILES_PREFIX } from "./signed-urls";
 import { consumeUsage } from "./queue";
 
@@ -68,6 +69,7 @@ app.use("*", (c, next) => (IMAGE_BODIES.has(new URL(c.req.url).pathname) ? image
 
 // Public, unauthenticated.
 app.route("/", health);
+app.route("/", playground);
 app.route("/", files);
 app.doc31("/openapi.json", (c) => ({
   openapi: "3.1.0",

@@ -14,6 +14,7 @@ import { MeterSession, releaseReason } from "../services/meter";
 import { OrchestratorPool } from "../backend/pool";
 import { toApiError } from "../backend/errors";
 import { chatCompletion, chatUsage } from "../services/chat-output";
+import { outliveClient } from "../lib/outlive";
 
 const route = createRoute({
   method: "post",
@@ -48,7 +49,7 @@ export async function respondChat(c: Context<AppEnv>, spec: UnderstandSpec, stre
     }
   }
 
-  return streamSSE(c, async (sse) => {
+  return streamSSE(c, outliveClient(c, async (sse) => {
     const client = new AbortController();
     sse.onAbort(() => client.abort(new Error("client disconnected")));
     const signal = AbortSignal.any([c.req.raw.signal, client.signal]);
@@ -74,7 +75,7 @@ export async function respondChat(c: Context<AppEnv>, spec: UnderstandSpec, stre
       await meter.release(releaseReason(signal.aborted ? new DOMException("cancelled", "AbortError") : e));
       if (!sse.aborted) await sse.writeSSE({ data: JSON.stringify(toApiError(e).body()) });
     }
-  });
+  }));
 }
 
 export const chat = createRouter();

@@ -16,6 +16,7 @@ import { buildImagesResponse, streamEvent } from "../services/image-output";
 import { MeterSession, releaseReason } from "../services/meter";
 import { OrchestratorPool } from "../backend/pool";
 import { toApiError } from "../backend/errors";
+import { outliveClient } from "../lib/outlive";
 
 const sseNote = "With stream: true the response is text/event-stream: <prefix>.progress {step, steps, masked_remaining}, <prefix>.partial_image {b64_json, partial_image_index}, <prefix>.completed {b64_json|url, usage}.";
 
@@ -55,7 +56,7 @@ export async function respondImages(c: Context<AppEnv>, spec: ImageSpec, respons
     }
   }
 
-  return streamSSE(c, async (sse) => {
+  return streamSSE(c, outliveClient(c, async (sse) => {
     const client = new AbortController();
     sse.onAbort(() => client.abort(new Error("client disconnected")));
     const signal = AbortSignal.any([c.req.raw.signal, client.signal]);
@@ -82,7 +83,7 @@ export async function respondImages(c: Context<AppEnv>, spec: ImageSpec, respons
       await meter.release(releaseReason(signal.aborted ? new DOMException("cancelled", "AbortError") : e));
       if (!sse.aborted) await sse.writeSSE({ event: "error", data: JSON.stringify(toApiError(e).body()) });
     }
-  });
+  }));
 }
 
 export const images = createRouter();
