@@ -214,8 +214,12 @@ export class JobDO extends DurableObject<Env> {
     } catch (e) {
       if (this.row()?.status !== "running") return;
       const api = toApiError(e);
-      this.finish("failed", null, { message: api.message, type: api.type, code: api.code });
-      await account.release(r.id, `failed: ${api.code ?? api.status}`);
+      // Release before the status turns terminal, so whoever sees "failed" also sees nothing reserved.
+      try {
+        await account.release(r.id, `failed: ${api.code ?? api.status}`);
+      } finally {
+        this.finish("failed", null, { message: api.message, type: api.type, code: api.code });
+      }
     } finally {
       this.running = undefined;
     }

@@ -13,7 +13,7 @@ export const PLAYGROUND_JS = String.raw`"use strict";
   var result = $("result"), resultImg = $("result-img"), resultMeta = $("result-meta"), download = $("download");
   var answer = $("answer");
 
-  var source = null;      // the uploaded image (an ImageBitmap or HTMLImageElement)
+  var source = null;      // the uploaded image (an HTMLImageElement)
   var inflight = null;    // AbortController of the running request
   var objectUrls = [];
 
@@ -47,7 +47,6 @@ export const PLAYGROUND_JS = String.raw`"use strict";
     $("image-opts").hidden = t === "understand";
     $("edit-opts").hidden = t !== "edit";
     $("text-opts").hidden = t !== "understand";
-    if (t !== "generate" && source) drawSource();
   }
   Array.prototype.forEach.call(form.elements.namedItem("task"), function (r) { r.addEventListener("change", showTask); });
   sizeSel.addEventListener("change", function () { if (source) drawSource(); });

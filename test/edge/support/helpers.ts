@@ -24,8 +24,10 @@ export function call(path: string, init: RequestInit = {}): Promise<Response> {
 export async function callWith(overrides: Partial<Env>, path: string, init: RequestInit = {}): Promise<Response> {
   const ctx = createExecutionContext();
   const res = await worker.fetch(new Request(`${BASE}${path}`, init) as Request<unknown, IncomingRequestCfProperties>, { ...testEnv, ...overrides }, ctx);
+  // Read the body first: a streamed handler stays in waitUntil until its stream is consumed.
+  const body = [101, 204, 205, 304].includes(res.status) ? null : await res.arrayBuffer();
   await waitOnExecutionContext(ctx);
-  return res;
+  return new Response(body, { status: res.status, statusText: res.statusText, headers: res.headers });
 }
 
 /** Direct call of the Worker's fetch handler (no service binding in between): the test holds the very
