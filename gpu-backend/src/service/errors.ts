@@ -10,7 +10,10 @@ export function toConnectError(err: unknown): ConnectError {
   const code = e.code ?? codeOf(err);
   const details = [];
   if (code === Code.InvalidArgument && e.field) {
-    details.push({ desc: FieldViolationSchema, value: { field: e.field, description: e.message } });
+    // The status message reads "field: description"; the detail carries the field once, on its own.
+    const prefix = `${e.field}: `;
+    const description = e.message.startsWith(prefix) ? e.message.slice(prefix.length) : e.message;
+    details.push({ desc: FieldViolationSchema, value: { field: e.field, description } });
   }
   if (code === Code.ResourceExhausted) {
     details.push({ desc: RetryInfoSchema, value: { retryAfterMs: Math.max(1, Math.round(e.retryAfterMs ?? 1000)) } });

@@ -319,6 +319,7 @@ describe("bad inputs give INVALID_ARGUMENT naming the field", () => {
     const ce = ConnectError.from(e);
     expect(ce.code).toBe(Code.InvalidArgument);
     expect(ce.findDetails(FieldViolationSchema)[0]?.field).toBe(field);
+    expect(ce.findDetails(FieldViolationSchema)[0]?.description.startsWith(`${field}:`)).toBe(false); // named once, by `field`
   });
 
   it("understanding: empty question, not an image", async () => {
