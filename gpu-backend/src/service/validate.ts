@@ -74,6 +74,8 @@ function normalizeEditType(kind: TaskKind, raw: string): string {
   const t = raw.trim().toLowerCase();
   switch (kind) {
     case "edit": {
+      // Every edit kind gets the same prompt in the reference, so a plain edit (OpenAI's images.edit) needs none.
+      if (!t) return "edit";
       const base = t.startsWith("edit_") ? t.slice(5) : t;
       if (!EDIT_TYPES.includes(base)) throw invalidArgument("edit_type", `edit needs one of ${EDIT_TYPES.map((e) => "edit_" + e).join(", ")}`);
       return `edit_${base}`;

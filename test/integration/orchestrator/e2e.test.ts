@@ -215,6 +215,7 @@ describe("every task, with the reference's output sizes", () => {
     const g0 = { guidanceScale: 0, imageGuidanceScale: 0, steps: 1 };
     const cases: [string, GenerateRequest, readonly number[]][] = [
       ["edit", { task: Task.EDIT, editType: "edit_add", prompt: "add a hat", images: [input] }, expected],
+      ["edit without a kind (a plain images.edit)", { task: Task.EDIT, prompt: "make it blue", images: [input] }, expected],
       ["subject", { task: Task.SUBJECT, prompt: "the object on a beach", images: [input] }, expected],
       ["control", { task: Task.CONTROL, editType: "canny", prompt: "a house", images: [input] }, expected],
       ["dense", { task: Task.DENSE, editType: "depth", images: [input] }, expected],
@@ -227,7 +228,7 @@ describe("every task, with the reference's output sizes", () => {
       expect([name, r.width, r.height]).toEqual([name, size[0], size[1]]);
       expect(await sizeOf(r.image)).toEqual([size[0], size[1]]);
     }
-    expect(resultOf(results[5]).mimeType).toBe("image/jpeg");
+    expect(resultOf(results[cases.findIndex(([name]) => name === "style")]).mimeType).toBe("image/jpeg");
   });
 
   it("image-to-image with the reference's dual guidance (three branches per step)", async () => {
