@@ -7,6 +7,7 @@ import worker from "../../../edge/src/index";
 import type { Env } from "../../../edge/src/env";
 import { crc32 } from "../../../edge/src/lib/crc32";
 import { toBase64 } from "../../../edge/src/lib/encoding";
+import type { StandInCall } from "./standin-orchestrator";
 
 export const testEnv = env as unknown as Env;
 export const ADMIN = "test-admin-token";
@@ -134,24 +135,7 @@ export function parseSse(text: string): SseEvent[] {
     });
 }
 
-export interface StandInCall {
-  method: string;
-  server: string;
-  authorized: boolean;
-  requestId?: string;
-  task?: string;
-  prompt?: string;
-  seed?: string;
-  width?: number;
-  height?: number;
-  steps?: number;
-  images?: number;
-  maskBytes?: number;
-  editType?: string;
-  outputFormat?: string;
-  previewEvery?: number;
-  outcome?: string;
-}
+export type { StandInCall };
 
 /** Stand-in call log entries whose request id starts with `requestId`. */
 export async function standInCalls(requestId: string, url = inject("orchestratorUrl")): Promise<StandInCall[]> {
