@@ -12,12 +12,12 @@ import { join } from "node:path";
 import { Tokenizer } from "../gpu-backend/src/model/tokenizer";
 import { TRANSFORMER_MODEL } from "../gpu-backend/src/engine/contract";
 import { CODEBOOK_SIZE } from "../gpu-backend/src/model/tokens";
-import { Scheduler, type StepTask, type TickStats, type TransformerRunner } from "../gpu-backend/src/scheduler/scheduler";
-import { createGeneratePipeline } from "../gpu-backend/src/scheduler/pipelines";
-import type { VqRunner } from "../gpu-backend/src/scheduler/vq";
-import { TritonEngine } from "../gpu-backend/src/scheduler/triton-engine";
+import { StepBatcher, type TickStats } from "../gpu-backend/src/batcher/step-batcher";
+import { createGeneratePipeline } from "../gpu-backend/src/tasks/generate";
+import type { TransformerRunner, VqRunner } from "../gpu-backend/src/engine/runners";
+import { TritonEngine } from "../gpu-backend/src/engine/triton-engine";
 import { TritonClient } from "../gpu-backend/src/triton";
-import { DEFAULT_LIMITS } from "../gpu-backend/src/service/config";
+import { DEFAULT_LIMITS } from "../gpu-backend/src/tasks/limits";
 import { create } from "@bufbuild/protobuf";
 import { GenerateRequestSchema, Task } from "../proto/gen/dimoo/v1/dimoo_pb";
 import { ensureDevModels, DEV_MODEL_REPOSITORY } from "../gpu-backend/src/cli/build-dev-models";
@@ -77,7 +77,7 @@ async function main() {
   // The first pass warms up the JIT; it is not reported.
   for (const [pass, batch] of [[0, 1] as const, ...batches.map((b) => [1, b] as const)]) {
     const ticks: TickStats[] = [];
-    const sched = new Scheduler<StepTask>({ runner, maxActive: batch, maxQueue: batch, onTick: (t) => ticks.push(t) });
+    const sched = new StepBatcher({ runner, maxActive: batch, maxQueue: batch, onTick: (t) => ticks.push(t) });
     const t0 = performance.now();
     let progressEvents = 0;
     await Promise.all(

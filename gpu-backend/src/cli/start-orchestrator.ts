@@ -15,12 +15,12 @@
 //   Limits:    MAX_SIDE, MAX_PIXELS, MAX_STEPS, MAX_PROMPT_TOKENS, MAX_INPUT_PIXELS, MAX_INPUT_BYTES,
 //              MAX_ANSWER_TOKENS, DEFAULT_DEADLINE_MS, MAX_DEADLINE_MS, PREVIEW_MAX_SIDE,
 //              MAX_SEQUENCE_TOKENS, MAX_BLOCK_LENGTH
-//   Scheduler: MAX_ACTIVE, MAX_QUEUE, MAX_BATCH_ROWS, MAX_BATCH_TOKENS (default 131072; 8192 on the
+//   Step batcher: MAX_ACTIVE, MAX_QUEUE, MAX_BATCH_ROWS, MAX_BATCH_TOKENS (default 131072; 8192 on the
 //              embedded CPU backend), SEQ_BUCKETS ("256,512,...")
 // Stops on SIGINT/SIGTERM.
 import { randomBytes } from "node:crypto";
 import { resolve } from "node:path";
-import { limitsFromEnv, schedulerFromEnv } from "../service/config";
+import { batcherFromEnv, limitsFromEnv } from "../service/config";
 import { createLogger, type LogLevel } from "../service/log";
 import { startOrchestrator } from "../service/orchestrator";
 
@@ -46,9 +46,9 @@ async function main(): Promise<void> {
     // Printed once on stderr for local use; never logged with the structured logs.
     process.stderr.write(`ORCHESTRATOR_TOKEN not set; dev token for this run: ${token}\n`);
   }
-  const scheduler = schedulerFromEnv(env);
+  const batcher = batcherFromEnv(env);
   // The embedded backend runs the dev model on CPU, where long rows batched together thrash memory.
-  if (embedded && !env.MAX_BATCH_TOKENS) scheduler.maxBatchTokens = 8192;
+  if (embedded && !env.MAX_BATCH_TOKENS) batcher.maxBatchTokens = 8192;
   const orch = await startOrchestrator({
     tritonUrl,
     token,
@@ -59,7 +59,7 @@ async function main(): Promise<void> {
     tokenizerPath: env.TOKENIZER_PATH,
     modelName: env.MODEL_NAME ?? (embedded ? "lumina-dimoo-dev" : "lumina-dimoo"),
     limits: limitsFromEnv(env),
-    scheduler,
+    batcher,
     engineTimeoutMs: env.ENGINE_TIMEOUT_MS ? Number(env.ENGINE_TIMEOUT_MS) : undefined,
     log,
   });

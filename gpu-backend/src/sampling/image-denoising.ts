@@ -4,8 +4,9 @@
 // the conditional row x itself; every other branch is `prefix + x[codeStart-2:]`, rebuilt from the current
 // x each step, so its target slots are the cond positions shifted by len(prefix) - (codeStart - 2).
 //
-// State is immutable: advance() returns a new state and never touches the old one, so a scheduler can
-// retry or discard a step freely.
+// State is immutable: a step returns a new state and never touches the old one, so the caller can retry or
+// discard a step freely. Like a diffusers scheduler's step(), which returns prev_sample and
+// pred_original_sample, a step returns the next state and its prediction of the finished image.
 
 import { InvalidArgument } from "../model/errors";
 import { extractImageCodes, imageCellPositions, uncondOffset, uncondRow, type Grid } from "../model/layout";
@@ -13,7 +14,7 @@ import { CODEBOOK_SIZE, IMAGE_OFFSET, MASK } from "../model/tokens";
 import { keepN, maskSchedule } from "./mask-schedule";
 import { remaskScores, selectRemask } from "./remask";
 import { uniforms, type Seed } from "./rng";
-import type { StepFunctions, StepInputs, StepOutputs } from "./step-types";
+import type { StepInputs, StepOutputs } from "../engine/step";
 
 export interface ImageDenoisingParams {
   /** The conditional row at the start: answer region cells are MASK (to generate) or image ids (known). */
@@ -119,13 +120,24 @@ export function checkOutputs(out: StepOutputs, m: number, maxToken: number): voi
   }
 }
 
-export function advanceImageDenoising(s: ImageDenoisingState, out: StepOutputs): ImageDenoisingState {
+/** One step's result: the next state and the prediction it was drawn from. */
+export interface ImageDenoisingStep {
+  state: ImageDenoisingState;
+  /**
+   * Codebook indices (h*w) of this step's prediction of the finished image: every cell that was masked holds
+   * the code sampled for it this step, before re-masking (pred_original_sample). What previews show.
+   */
+  predictedCodes: Int32Array;
+}
+
+export function advanceImageDenoising(s: ImageDenoisingState, out: StepOutputs): ImageDenoisingStep {
   if (imageDenoisingDone(s)) throw new Error("advance called on a finished image run");
   const m = s.masked.length;
   checkOutputs(out, m, CODEBOOK_SIZE);
   const x = s.x.slice();
   for (let i = 0; i < m; i++) x[s.masked[i]] = out.tokens[i] + IMAGE_OFFSET;
   const keep = keepN(s.step, s.initialMasked, s.timesteps);
+  const predictedCodes = extractImageCodes(x, s.codeStart, s.grid);
   const scores = remaskScores(out.confidence, s.temperature, uniforms(s.seed, "remask", s.step, m));
   const slots = selectRemask(scores, s.masked, keep);
   const masked = new Int32Array(slots.length);
@@ -134,24 +146,11 @@ export function advanceImageDenoising(s: ImageDenoisingState, out: StepOutputs):
     x[pos] = MASK;
     masked[j] = pos;
   }
-  return { ...s, x, step: s.step + 1, masked };
+  return { state: { ...s, x, step: s.step + 1, masked }, predictedCodes };
 }
 
 /** Codebook indices (h*w, row-major) of a finished run. */
 export function imageDenoisingCodes(s: ImageDenoisingState): Int32Array {
   if (s.masked.length !== 0) throw new Error(`image run not finished: ${s.masked.length} cells still masked`);
   return extractImageCodes(s.x, s.codeStart, s.grid);
-}
-
-/** An image task's step functions: its own init (layout, branches) over the shared denoising loop. */
-export type ImageSampler<P> = StepFunctions<P, ImageDenoisingState> & { imageCodes(s: ImageDenoisingState): Int32Array };
-
-export function imageSampler<P>(init: (params: P) => ImageDenoisingState): ImageSampler<P> {
-  return {
-    init,
-    engineInputs: imageDenoisingInputs,
-    advance: advanceImageDenoising,
-    isDone: imageDenoisingDone,
-    imageCodes: imageDenoisingCodes,
-  };
 }

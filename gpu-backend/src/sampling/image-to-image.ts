@@ -8,7 +8,7 @@
 
 import { imageToImageLayout, type Grid, type ImageCodes } from "../model/layout";
 import { imageToImageGuidance } from "./guidance";
-import { imageSampler, initImageDenoising, type ImageDenoisingState, type ImageSampler } from "./image-denoising";
+import { initImageDenoising, type ImageDenoisingState } from "./image-denoising";
 import type { Seed } from "./rng";
 
 export interface ImageToImageParams {
@@ -47,5 +47,3 @@ export function initImageToImage(p: ImageToImageParams): ImageToImageState {
     seed: p.seed,
   });
 }
-
-export const imageToImage: ImageSampler<ImageToImageParams> = imageSampler(initImageToImage);

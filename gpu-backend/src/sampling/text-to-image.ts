@@ -4,7 +4,7 @@
 
 import { textToImageLayout, type Grid } from "../model/layout";
 import { textToImageGuidance } from "./guidance";
-import { imageSampler, initImageDenoising, type ImageDenoisingState, type ImageSampler } from "./image-denoising";
+import { initImageDenoising, type ImageDenoisingState } from "./image-denoising";
 import type { Seed } from "./rng";
 
 export interface TextToImageParams {
@@ -40,5 +40,3 @@ export function initTextToImage(p: TextToImageParams): TextToImageState {
     seed: p.seed,
   });
 }
-
-export const textToImage: ImageSampler<TextToImageParams> = imageSampler(initTextToImage);

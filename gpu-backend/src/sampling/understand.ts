@@ -15,7 +15,7 @@ import { understandingGuidance } from "./guidance";
 import { checkOutputs, checkSamplingParams } from "./image-denoising";
 import { numTransferTokens } from "./mask-schedule";
 import { uniforms, type Seed } from "./rng";
-import type { StepFunctions, StepInputs, StepOutputs } from "./step-types";
+import type { StepInputs, StepOutputs } from "../engine/step";
 
 /** Tokens that end an answer. */
 export const ANSWER_STOP_TOKENS: readonly number[] = [EOA, PAD, EOS];
@@ -190,13 +190,3 @@ export function answerTokens(s: UnderstandState): Int32Array {
   }
   return s.x.slice(s.codeStart, stop);
 }
-
-export const understand: StepFunctions<UnderstandParams, UnderstandState> & {
-  answerTokens(s: UnderstandState): Int32Array;
-} = {
-  init: initUnderstand,
-  engineInputs: understandInputs,
-  advance: advanceUnderstand,
-  isDone: understandDone,
-  answerTokens,
-};

@@ -1,31 +1,9 @@
-// Host limits and scheduler settings, with defaults and the environment variables that override them.
-import { parseBuckets, DEFAULT_BUCKETS } from "../scheduler/buckets";
-import { MAX_SEQUENCE_LENGTH, MAX_TEXT_SLOTS } from "../scheduler/call-limits";
+// The host's settings from the environment: the request limits (defaults in tasks/limits.ts) and the step
+// batcher's settings.
+import { parseBuckets, DEFAULT_BUCKETS } from "../batcher/buckets";
+import { DEFAULT_LIMITS, type Limits } from "../tasks/limits";
 
-export interface Limits {
-  /** Longest output side in pixels. */
-  maxSide: number;
-  /** Output pixel budget (width * height). */
-  maxPixels: number;
-  maxSteps: number;
-  maxPromptTokens: number;
-  /** Decoded input image limit (width * height). */
-  maxInputPixels: number;
-  /** Encoded input image limit in bytes. */
-  maxInputBytes: number;
-  maxAnswerTokens: number;
-  /** Deadline when the request and the caller give none, and the cap on any deadline. */
-  defaultDeadlineMs: number;
-  maxDeadlineMs: number;
-  /** Longest side of progress previews. */
-  previewMaxSide: number;
-  /** Longest token row (prompt + images + answer region); the engine profiles' maximum. */
-  maxSequenceTokens: number;
-  /** Largest understanding block (text target slots per step). */
-  maxBlockLength: number;
-}
-
-export interface SchedulerSettings {
+export interface BatcherSettings {
   maxActive: number;
   maxQueue: number;
   maxBatchRows: number;
@@ -33,23 +11,7 @@ export interface SchedulerSettings {
   buckets: readonly number[];
 }
 
-export const DEFAULT_LIMITS: Limits = {
-  maxSide: 2048,
-  // 2048x1024 either way: 64*129+4 = 8260 tokens plus the prompt, inside the 12288-token engine profile.
-  maxPixels: 2048 * 1024,
-  maxSteps: 256,
-  maxPromptTokens: 512,
-  maxInputPixels: 4096 * 4096,
-  maxInputBytes: 32 * 1024 * 1024,
-  maxAnswerTokens: 1024,
-  defaultDeadlineMs: 10 * 60_000,
-  maxDeadlineMs: 30 * 60_000,
-  previewMaxSide: 256,
-  maxSequenceTokens: MAX_SEQUENCE_LENGTH,
-  maxBlockLength: MAX_TEXT_SLOTS,
-};
-
-export const DEFAULT_SCHEDULER: SchedulerSettings = {
+export const DEFAULT_BATCHER: BatcherSettings = {
   maxActive: 8,
   maxQueue: 32,
   maxBatchRows: 32,
@@ -83,8 +45,8 @@ export function limitsFromEnv(env: NodeJS.ProcessEnv = process.env): Limits {
   };
 }
 
-export function schedulerFromEnv(env: NodeJS.ProcessEnv = process.env): SchedulerSettings {
-  const d = DEFAULT_SCHEDULER;
+export function batcherFromEnv(env: NodeJS.ProcessEnv = process.env): BatcherSettings {
+  const d = DEFAULT_BATCHER;
   return {
     maxActive: num(env, "MAX_ACTIVE", d.maxActive),
     maxQueue: num(env, "MAX_QUEUE", d.maxQueue),

@@ -1,4 +1,5 @@
-// dimoo.v1.DimooService: auth, validation, admission into the scheduler, event streaming, health.
+// dimoo.v1.DimooService: auth, validation by the task families, admission into the step batcher, event
+// streaming, health.
 // Wire errors are produced in one place (errors.ts); logs carry ids, sizes, codes and timings only.
 import { randomUUID, timingSafeEqual, createHash } from "node:crypto";
 import { create } from "@bufbuild/protobuf";
@@ -19,22 +20,30 @@ import {
   type UnderstandEvent,
   type UnderstandRequest,
 } from "../../../proto/gen/dimoo/v1/dimoo_pb";
-import { AsyncQueue } from "../scheduler/async-queue";
-import { codeOf, deadlineExceeded, invalidArgument, toOrchestratorError } from "../scheduler/errors";
-import type { Scheduler, StepTask } from "../scheduler/scheduler";
-import type { Limits } from "./config";
+import type { StepBatcher } from "../batcher/step-batcher";
+import type { EngineHealth } from "../engine/runners";
+import { codeOf, deadlineExceeded, invalidArgument, toOrchestratorError } from "../errors";
+import type { Limits } from "../tasks/limits";
+import { SUPPORTED_TASKS } from "../tasks/params";
+import type { GeneratePipeline, GenerateSpec, ImageTask, TextTask, UnderstandPipeline, UnderstandSpec } from "../tasks/task";
+import { AsyncQueue } from "./async-queue";
+import { deadlineAt } from "./deadline";
 import { toConnectError } from "./errors";
 import type { Logger } from "./log";
 import { codeName, type OrchestratorMetrics } from "./metrics";
-import type { EngineHealth, GeneratePipeline, ImageTask, TextTask, UnderstandPipeline } from "./pipelines";
-import { deadlineAt, SUPPORTED_TASKS } from "./validate";
 
-export interface ServiceDeps {
+/** The service's parts; the task families' own spec and task types flow through to their callbacks. */
+export interface ServiceDeps<
+  GS extends GenerateSpec = GenerateSpec,
+  GT extends ImageTask = ImageTask,
+  US extends UnderstandSpec = UnderstandSpec,
+  UT extends TextTask = TextTask,
+> {
   token: string;
   limits: Limits;
-  scheduler: Scheduler<StepTask>;
-  generate: GeneratePipeline;
-  understand: UnderstandPipeline;
+  batcher: StepBatcher;
+  generate: GeneratePipeline<GS, GT>;
+  understand: UnderstandPipeline<US, UT>;
   health: EngineHealth;
   metrics: OrchestratorMetrics;
   log: Logger;
@@ -65,8 +74,10 @@ export function authInterceptor(token: string, metrics?: OrchestratorMetrics): I
   };
 }
 
-export function dimooRoutes(deps: ServiceDeps): (router: ConnectRouter) => void {
-  const { scheduler, metrics, limits } = deps;
+export function dimooRoutes<GS extends GenerateSpec, GT extends ImageTask, US extends UnderstandSpec, UT extends TextTask>(
+  deps: ServiceDeps<GS, GT, US, UT>,
+): (router: ConnectRouter) => void {
+  const { batcher, metrics, limits } = deps;
 
   const observe = (method: string, t0: number, err: unknown, log: Logger, extra: Record<string, unknown>) => {
     const seconds = (performance.now() - t0) / 1000;
@@ -108,7 +119,7 @@ export function dimooRoutes(deps: ServiceDeps): (router: ConnectRouter) => void 
   function generate(req: GenerateRequest, ctx: HandlerContext): AsyncGenerator<GenerateEvent> {
     const extra: Record<string, unknown> = { task: req.task, width: req.width, height: req.height, steps: req.steps };
     return observed("Generate", req.requestId, extra, async function* (requestId, log) {
-      const spec = await deps.generate.validate({ ...req, requestId } as GenerateRequest);
+      const spec = await deps.generate.validate({ ...req, requestId });
       Object.assign(extra, { task: spec.task, width: spec.width, height: spec.height, steps: spec.steps, seed: spec.seed });
       const deadline = deadlineAt(req.deadlineMs, ctx.timeoutMs(), limits);
       const events = new AsyncQueue<GenerateEvent>();
@@ -122,7 +133,7 @@ export function dimooRoutes(deps: ServiceDeps): (router: ConnectRouter) => void 
         });
       };
       const callCtx = { requestId, signal: ctx.signal };
-      scheduler.submit({
+      batcher.submit({
         requestId,
         deadlineAt: deadline,
         signal: ctx.signal,
@@ -131,8 +142,7 @@ export function dimooRoutes(deps: ServiceDeps): (router: ConnectRouter) => void 
           emit(create(GenerateEventSchema, { event: { case: "accepted", value: create(AcceptedSchema, { queuePosition: position, seed: spec.seed }) } }));
           if (position > 0) log.info("queued", { position });
         },
-        onStep: (task, info) => {
-          const t = task as ImageTask;
+        onStep: (t, info) => {
           usage.steps = info.step;
           usage.tokensProcessed += BigInt(info.tokens);
           usage.engineMs += info.engineMs;
@@ -157,8 +167,7 @@ export function dimooRoutes(deps: ServiceDeps): (router: ConnectRouter) => void 
             emit(wrap());
           }
         },
-        onDone: (task) => {
-          const t = task as ImageTask;
+        onDone: (t) => {
           usage.outputTokens = t.outputTokens;
           usage.promptTokens = t.promptTokens;
           const remaining = Math.max(1, deadline - Date.now());
@@ -198,28 +207,26 @@ export function dimooRoutes(deps: ServiceDeps): (router: ConnectRouter) => void 
   function understand(req: UnderstandRequest, ctx: HandlerContext): AsyncGenerator<UnderstandEvent> {
     const extra: Record<string, unknown> = { maxTokens: req.maxTokens };
     return observed("Understand", req.requestId, extra, async function* (requestId) {
-      const spec = await deps.understand.validate({ ...req, requestId } as UnderstandRequest);
+      const spec = await deps.understand.validate({ ...req, requestId });
       Object.assign(extra, { maxTokens: spec.maxTokens, seed: spec.seed });
       const deadline = deadlineAt(req.deadlineMs, ctx.timeoutMs(), limits);
       const events = new AsyncQueue<UnderstandEvent>();
       const usage = create(UsageSchema, {});
-      scheduler.submit({
+      batcher.submit({
         requestId,
         deadlineAt: deadline,
         signal: ctx.signal,
         prepare: (signal) => deps.understand.prepare(spec, { requestId, signal }),
         onAccepted: (position) =>
           events.push(create(UnderstandEventSchema, { event: { case: "accepted", value: { queuePosition: position, seed: spec.seed } } })),
-        onStep: (task, info) => {
-          const t = task as TextTask;
+        onStep: (t, info) => {
           usage.steps = info.step;
           usage.tokensProcessed += BigInt(info.tokens);
           usage.engineMs += info.engineMs;
           const delta = t.takeDelta();
           if (delta) events.push(create(UnderstandEventSchema, { event: { case: "delta", value: { text: delta } } }));
         },
-        onDone: (task) => {
-          const t = task as TextTask;
+        onDone: (t) => {
           usage.outputTokens = t.outputTokens;
           usage.promptTokens = t.promptTokens;
           const delta = t.takeDelta();
@@ -247,9 +254,9 @@ export function dimooRoutes(deps: ServiceDeps): (router: ConnectRouter) => void 
         return create(HealthResponseSchema, {
           ready: models.length > 0 && models.every((m) => m.ready),
           models: models.map((m) => create(ModelHealthSchema, m)),
-          queueDepth: scheduler.queueDepth,
-          activeRequests: scheduler.activeCount,
-          maxQueue: scheduler.maxQueue,
+          queueDepth: batcher.queueDepth,
+          activeRequests: batcher.activeCount,
+          maxQueue: batcher.maxQueue,
         });
       },
       async capabilities() {

@@ -2,7 +2,7 @@
 // the proto promises them, details (FieldViolation for INVALID_ARGUMENT, RetryInfo for RESOURCE_EXHAUSTED).
 import { Code, ConnectError } from "@connectrpc/connect";
 import { FieldViolationSchema, RetryInfoSchema } from "../../../proto/gen/dimoo/v1/dimoo_pb";
-import { codeOf, OrchestratorError, toOrchestratorError } from "../scheduler/errors";
+import { codeOf, OrchestratorError, toOrchestratorError } from "../errors";
 
 export function toConnectError(err: unknown): ConnectError {
   if (err instanceof ConnectError) return err;

@@ -174,8 +174,8 @@ export function codeName(code: number): string {
   return GRPC_NAMES[code] ?? String(code);
 }
 
-/** Scheduler hooks that feed the step metrics. */
-export function schedulerMetricHooks(m: OrchestratorMetrics) {
+/** Step batcher hooks that feed the step metrics. */
+export function batcherMetricHooks(m: OrchestratorMetrics) {
   return {
     onTick(s: { batchSize: number; rows: number; tokens: number; engineMs: number; orchestratorMs: number }) {
       m.batchSize.observe(s.batchSize);

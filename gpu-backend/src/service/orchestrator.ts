@@ -1,14 +1,16 @@
-// Assembly: Triton client → engines → scheduler → pipelines → DimooService server (+ metrics server).
+// Assembly: Triton client → engine adapter → step batcher → task families → DimooService server (+ metrics).
 import { join } from "node:path";
 import { TritonClient } from "../triton";
 import { Tokenizer } from "../model/tokenizer";
+import { StepBatcher } from "../batcher/step-batcher";
 import { TRANSFORMER_MODEL } from "../engine/contract";
-import { Scheduler, type StepTask } from "../scheduler/scheduler";
-import { TritonEngine } from "../scheduler/triton-engine";
-import { createGeneratePipeline, createUnderstandPipeline } from "../scheduler/pipelines";
-import { DEFAULT_LIMITS, DEFAULT_SCHEDULER, type Limits, type SchedulerSettings } from "./config";
+import { TritonEngine } from "../engine/triton-engine";
+import { createGeneratePipeline } from "../tasks/generate";
+import { DEFAULT_LIMITS, type Limits } from "../tasks/limits";
+import { createUnderstandPipeline } from "../tasks/understand";
+import { DEFAULT_BATCHER, type BatcherSettings } from "./config";
 import { createLogger, type Logger } from "./log";
-import { codeName, OrchestratorMetrics, schedulerMetricHooks } from "./metrics";
+import { batcherMetricHooks, codeName, OrchestratorMetrics } from "./metrics";
 import { startOrchestratorServer, type OrchestratorServer } from "./server";
 
 export interface OrchestratorOptions {
@@ -25,14 +27,14 @@ export interface OrchestratorOptions {
   modelRepository?: string;
   modelName?: string;
   limits?: Partial<Limits>;
-  scheduler?: Partial<SchedulerSettings>;
+  batcher?: Partial<BatcherSettings>;
   /** Per transformer call (ms); default 120000. */
   engineTimeoutMs?: number;
   log?: Logger;
 }
 
 export interface Orchestrator extends OrchestratorServer {
-  scheduler: Scheduler<StepTask>;
+  batcher: StepBatcher;
   /** The metric values (server.metrics is the HTTP endpoint). */
   stats: OrchestratorMetrics;
   engine: TritonEngine;
@@ -41,7 +43,7 @@ export interface Orchestrator extends OrchestratorServer {
 export async function startOrchestrator(opts: OrchestratorOptions): Promise<Orchestrator> {
   const log = opts.log ?? createLogger();
   const limits: Limits = { ...DEFAULT_LIMITS, ...opts.limits };
-  const settings: SchedulerSettings = { ...DEFAULT_SCHEDULER, ...opts.scheduler };
+  const settings: BatcherSettings = { ...DEFAULT_BATCHER, ...opts.batcher };
   const tokenizerPath = opts.tokenizerPath ?? join(opts.modelRepository ?? "model-repository", TRANSFORMER_MODEL, "tokenizer.json");
   const tokenizer = await Tokenizer.fromFile(tokenizerPath);
   const metrics = new OrchestratorMetrics();
@@ -59,8 +61,8 @@ export async function startOrchestrator(opts: OrchestratorOptions): Promise<Orch
     healthTimeoutMs: 2000,
     onCall: (model, ms, ok) => metrics.engineSeconds.observe(ms / 1000, { model, ok: String(ok) }),
   });
-  const hooks = schedulerMetricHooks(metrics);
-  const scheduler = new Scheduler<StepTask>({
+  const hooks = batcherMetricHooks(metrics);
+  const batcher = new StepBatcher({
     runner: engine,
     maxActive: settings.maxActive,
     maxQueue: settings.maxQueue,
@@ -78,7 +80,7 @@ export async function startOrchestrator(opts: OrchestratorOptions): Promise<Orch
     {
       token: opts.token,
       limits,
-      scheduler,
+      batcher,
       generate: createGeneratePipeline(deps),
       understand: createUnderstandPipeline(deps),
       health: engine,
@@ -91,7 +93,7 @@ export async function startOrchestrator(opts: OrchestratorOptions): Promise<Orch
   log.info("orchestrator listening", { url: server.url, metrics: server.metrics?.url, triton: opts.tritonUrl, ...settings, buckets: settings.buckets.length });
   return {
     ...server,
-    scheduler,
+    batcher,
     stats: metrics,
     engine,
     close: async () => {

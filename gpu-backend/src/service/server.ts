@@ -1,6 +1,7 @@
 // The orchestrator's network side: DimooService on one port (native gRPC, gRPC-Web, Connect) behind the
 // service-token interceptor, and Prometheus metrics on another.
 import { connectNodeAdapter } from "@connectrpc/connect-node";
+import type { GenerateSpec, ImageTask, TextTask, UnderstandSpec } from "../tasks/task";
 import { authInterceptor, dimooRoutes, type ServiceDeps } from "./dimoo-service";
 import { listenDual, type RequestHandler } from "./listener";
 import { startMetricsServer, type MetricsServer } from "./metrics";
@@ -22,7 +23,10 @@ export interface OrchestratorServer {
   close(): Promise<void>;
 }
 
-export async function startOrchestratorServer(deps: ServiceDeps, opts: OrchestratorServerOptions): Promise<OrchestratorServer> {
+export async function startOrchestratorServer<GS extends GenerateSpec, GT extends ImageTask, US extends UnderstandSpec, UT extends TextTask>(
+  deps: ServiceDeps<GS, GT, US, UT>,
+  opts: OrchestratorServerOptions,
+): Promise<OrchestratorServer> {
   const handler = connectNodeAdapter({
     routes: dimooRoutes(deps),
     interceptors: [authInterceptor(deps.token, deps.metrics)],
@@ -30,8 +34,8 @@ export async function startOrchestratorServer(deps: ServiceDeps, opts: Orchestra
   });
   const host = opts.host ?? "0.0.0.0";
   const listener = await listenDual(handler as RequestHandler, { port: opts.port, host });
-  deps.metrics.queueDepth.collect(() => deps.scheduler.queueDepth);
-  deps.metrics.activeRequests.collect(() => deps.scheduler.activeCount);
+  deps.metrics.queueDepth.collect(() => deps.batcher.queueDepth);
+  deps.metrics.activeRequests.collect(() => deps.batcher.activeCount);
   const metrics =
     opts.metricsPort === undefined ? undefined : await startMetricsServer(deps.metrics.registry, opts.metricsPort, opts.metricsHost ?? host);
   const urlHost = host === "0.0.0.0" || host === "::" ? "127.0.0.1" : host;
@@ -40,7 +44,7 @@ export async function startOrchestratorServer(deps: ServiceDeps, opts: Orchestra
     url: `http://${urlHost}:${listener.port}`,
     metrics,
     close: async () => {
-      await deps.scheduler.close();
+      await deps.batcher.close();
       await Promise.all([listener.close(), metrics?.close()]);
     },
   };

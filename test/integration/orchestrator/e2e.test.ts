@@ -18,14 +18,15 @@ import {
 import type { EmbeddedBackend } from "../../../gpu-backend/src/embedded/server";
 import type { Orchestrator } from "../../../gpu-backend/src/service/orchestrator";
 import { chooseCropSize, i2iCropSizes } from "../../../gpu-backend/src/model/crops";
-import { createGeneratePipeline, DenoisingTask } from "../../../gpu-backend/src/scheduler/pipelines";
-import { Scheduler, type StepTask } from "../../../gpu-backend/src/scheduler/scheduler";
-import { vqEncodeImage } from "../../../gpu-backend/src/scheduler/vq";
+import { createGeneratePipeline } from "../../../gpu-backend/src/tasks/generate";
+import type { DenoisingTask } from "../../../gpu-backend/src/tasks/denoising-task";
+import { StepBatcher } from "../../../gpu-backend/src/batcher/step-batcher";
+import { vqEncodeImage } from "../../../gpu-backend/src/engine/vq";
 import { decodeImage, resizeToMultipleOf16 } from "../../../gpu-backend/src/model/image-codec";
 import { decodeMask, maskToGrid, countRegenerate } from "../../../gpu-backend/src/model/mask-grid";
 import { gridForPixels } from "../../../gpu-backend/src/model/layout";
 import { Tokenizer } from "../../../gpu-backend/src/model/tokenizer";
-import { DEFAULT_LIMITS } from "../../../gpu-backend/src/service/config";
+import { DEFAULT_LIMITS } from "../../../gpu-backend/src/tasks/limits";
 import { DEV_MODEL_REPOSITORY } from "../../../gpu-backend/src/cli/build-dev-models";
 import { auth, clientFor, collect, errorOf, FLAVOURS, startBackend, startOrch, TOKEN } from "./support";
 
@@ -37,7 +38,7 @@ let orch: Orchestrator;
 beforeAll(async () => {
   backend = await startBackend();
   // The dev model runs on CPU: keep calls small (long rows batched together thrash memory).
-  orch = await startOrch(backend.url, { scheduler: { maxBatchTokens: 8192 } });
+  orch = await startOrch(backend.url, { batcher: { maxBatchTokens: 8192 } });
 });
 
 afterAll(async () => {
@@ -281,10 +282,10 @@ describe("inpainting keeps known cells", () => {
     const image = await png(160, 128, 5);
     const mask = await maskPng(160, 128, (x, y) => x > 30 && x < 100 && y > 20 && y < 90, true);
     const spec = await pipeline.validate(create(GenerateRequestSchema, { task: Task.INPAINT, prompt: "a cat", images: [image], mask, steps: 6, seed: 8n, requestId: "keep" }));
-    const sched = new Scheduler<StepTask>({ runner: orch.engine });
-    const task = (await new Promise<StepTask>((resolve, reject) =>
-      sched.submit({ requestId: "keep", deadlineAt: Infinity, prepare: (signal) => pipeline.prepare(spec, { requestId: "keep", signal }), onDone: resolve, onError: reject }),
-    )) as DenoisingTask;
+    const sched = new StepBatcher({ runner: orch.engine });
+    const task = await new Promise<DenoisingTask>((resolve, reject) =>
+      sched.submit({ requestId: "keep", deadlineAt: Infinity, prepare: (signal: AbortSignal) => pipeline.prepare(spec, { requestId: "keep", signal }), onDone: resolve, onError: reject }),
+    );
     const src = resizeToMultipleOf16(await decodeImage(image, { field: "images[0]", maxPixels: 1e8 }));
     const known = await vqEncodeImage(orch.engine, src, { requestId: "keep-ref" });
     const regenerate = maskToGrid(await decodeMask(mask, { width: 160, height: 128, maxPixels: 1e8 }), gridForPixels(128, 160));

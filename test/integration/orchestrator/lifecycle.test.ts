@@ -16,7 +16,7 @@ const logLines: string[] = [];
 beforeAll(async () => {
   backend = await startBackend();
   orch = await startOrch(backend.url, {
-    scheduler: { maxActive: 1, maxQueue: 1, maxBatchTokens: 8192 },
+    batcher: { maxActive: 1, maxQueue: 1, maxBatchTokens: 8192 },
     log: createLogger({ level: "debug", write: (l) => logLines.push(l) }),
   });
 });
@@ -54,7 +54,7 @@ describe("lifecycle", () => {
     await waitFor(() => b.events.length > 0);
     expect(b.events[0].event.case).toBe("accepted");
     expect((b.events[0].event.value as { queuePosition: number }).queuePosition).toBe(1);
-    expect(orch.scheduler.activeCount).toBe(1);
+    expect(orch.batcher.activeCount).toBe(1);
     const t0 = Date.now();
     a.ac.abort();
     const err = await a.done;
@@ -63,7 +63,7 @@ describe("lifecycle", () => {
     expect(await b.done).toBeUndefined();
     expect(b.events[b.events.length - 1].event.case).toBe("result");
     expect(Date.now() - t0).toBeLessThan(10_000);
-    await waitFor(() => orch.scheduler.activeCount === 0 && orch.scheduler.queueDepth === 0);
+    await waitFor(() => orch.batcher.activeCount === 0 && orch.batcher.queueDepth === 0);
     const h = await clientFor("grpc", orch.url).health({}, { headers: auth(TOKEN) });
     expect([h.activeRequests, h.queueDepth]).toEqual([0, 0]);
     expect(a.events.filter((e) => e.event.case === "progress").length).toBeLessThan(200);
@@ -80,7 +80,7 @@ describe("lifecycle", () => {
     a.ac.abort();
     b.ac.abort();
     await Promise.all([a.done, b.done]);
-    await waitFor(() => orch.scheduler.activeCount === 0 && orch.scheduler.queueDepth === 0);
+    await waitFor(() => orch.batcher.activeCount === 0 && orch.batcher.queueDepth === 0);
   });
 
   it("ends a request past deadline_ms (and past the caller's own timeout) with DEADLINE_EXCEEDED", async () => {
@@ -90,7 +90,7 @@ describe("lifecycle", () => {
     expect(Date.now() - t0).toBeLessThan(5_000);
     const e2 = ConnectError.from(await errorOf(() => collect(clientFor("grpc", orch.url).generate(long, { headers: auth(TOKEN), timeoutMs: 600 }))));
     expect(e2.code).toBe(Code.DeadlineExceeded);
-    await waitFor(() => orch.scheduler.activeCount === 0);
+    await waitFor(() => orch.batcher.activeCount === 0);
   });
 
   it("puts the caller's request id into Triton's request ids and keeps prompts and tokens out of the logs", async () => {
@@ -150,7 +150,7 @@ describe("Triton failures", () => {
       const h = await client.health({}, { headers: auth(TOKEN) });
       expect(h.ready).toBe(false);
       expect(Date.now() - t0).toBeLessThan(3_000);
-      expect(dead.scheduler.activeCount).toBe(0);
+      expect(dead.batcher.activeCount).toBe(0);
     } finally {
       await dead.close();
     }
@@ -167,7 +167,7 @@ describe("Triton failures", () => {
       const err = await a.done;
       expect(err?.code).toBe(Code.Unavailable);
       expect(Date.now() - t0).toBeLessThan(10_000);
-      expect(o2.scheduler.activeCount).toBe(0);
+      expect(o2.batcher.activeCount).toBe(0);
     } finally {
       await o2.close();
       await b2.close().catch(() => {});

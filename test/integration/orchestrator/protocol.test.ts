@@ -4,14 +4,14 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import sharp from "sharp";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { FieldViolationSchema, RetryInfoSchema, Task, type GenerateRequest, type UnderstandRequest } from "../../../proto/gen/dimoo/v1/dimoo_pb";
-import { Scheduler, type StepTask } from "../../../gpu-backend/src/scheduler/scheduler";
+import { StepBatcher } from "../../../gpu-backend/src/batcher/step-batcher";
 import { startOrchestratorServer, type OrchestratorServer } from "../../../gpu-backend/src/service/server";
-import { OrchestratorMetrics, schedulerMetricHooks } from "../../../gpu-backend/src/service/metrics";
+import { OrchestratorMetrics, batcherMetricHooks } from "../../../gpu-backend/src/service/metrics";
 import { silentLogger } from "../../../gpu-backend/src/service/log";
-import { DEFAULT_LIMITS } from "../../../gpu-backend/src/service/config";
-import { validateGenerateParams, validateUnderstandParams } from "../../../gpu-backend/src/service/validate";
-import type { GeneratePipeline, ImageTask, TextTask, UnderstandPipeline } from "../../../gpu-backend/src/service/pipelines";
-import { fakeRunner, ToyTask } from "../../unit/scheduler/fake-engine";
+import { DEFAULT_LIMITS } from "../../../gpu-backend/src/tasks/limits";
+import { validateGenerateParams, validateUnderstandParams } from "../../../gpu-backend/src/tasks/params";
+import type { GeneratePipeline, GenerateSpec, ImageTask, TextTask, UnderstandPipeline, UnderstandSpec } from "../../../gpu-backend/src/tasks/task";
+import { fakeRunner, ToyTask } from "../../unit/batcher/fake-engine";
 import { auth, clientFor, collect, errorOf, FLAVOURS } from "./support";
 
 const TOKEN = "test-token";
@@ -44,10 +44,10 @@ class ToyText extends ToyTask implements TextTask {
   readonly outputTokens = 4;
 }
 
-const generatePipeline: GeneratePipeline = {
+const generatePipeline: GeneratePipeline<GenerateSpec, ToyImage> = {
   async validate(req: GenerateRequest) {
     const p = validateGenerateParams(req, DEFAULT_LIMITS);
-    return { requestId: req.requestId, task: p.kind, width: p.width || 64, height: p.height || 64, steps: p.steps, seed: p.seed, mimeType: "image/png", detail: p };
+    return { requestId: req.requestId, task: p.kind, width: p.width || 64, height: p.height || 64, steps: p.steps, seed: p.seed, mimeType: "image/png" };
   },
   async prepare(spec) {
     const cells = (spec.width / 16) * (spec.height / 16);
@@ -56,17 +56,16 @@ const generatePipeline: GeneratePipeline = {
   async preview() {
     return { bytes: await sharp({ create: { width: 8, height: 8, channels: 3, background: "#f00" } }).png().toBuffer(), mimeType: "image/png", width: 8, height: 8 };
   },
-  async finish(spec, task) {
-    const t = task as ToyImage;
+  async finish(spec, t) {
     const raw = Buffer.alloc(spec.width * spec.height * 3, t.seq[t.seq.length - 1] % 256);
     return { bytes: await sharp(raw, { raw: { width: spec.width, height: spec.height, channels: 3 } }).png().toBuffer(), mimeType: "image/png", width: spec.width, height: spec.height };
   },
 };
 
-const understandPipeline: UnderstandPipeline = {
+const understandPipeline: UnderstandPipeline<UnderstandSpec, ToyText> = {
   async validate(req: UnderstandRequest) {
     const p = validateUnderstandParams(req, DEFAULT_LIMITS);
-    return { requestId: req.requestId, seed: p.seed, maxTokens: p.maxTokens, detail: p };
+    return { requestId: req.requestId, seed: p.seed, maxTokens: p.maxTokens };
   },
   async prepare() {
     return new ToyText(3, 8, 6, 2, "text", 1);
@@ -74,18 +73,18 @@ const understandPipeline: UnderstandPipeline = {
 };
 
 let server: OrchestratorServer;
-let scheduler: Scheduler<StepTask>;
+let batcher: StepBatcher;
 let metrics: OrchestratorMetrics;
 const runner = fakeRunner(2);
 
 beforeAll(async () => {
   metrics = new OrchestratorMetrics();
-  scheduler = new Scheduler<StepTask>({ runner, maxActive: 2, maxQueue: 2, ...schedulerMetricHooks(metrics) });
+  batcher = new StepBatcher({ runner, maxActive: 2, maxQueue: 2, ...batcherMetricHooks(metrics) });
   server = await startOrchestratorServer(
     {
       token: TOKEN,
       limits: DEFAULT_LIMITS,
-      scheduler,
+      batcher,
       generate: generatePipeline,
       understand: understandPipeline,
       health: { models: async () => [{ name: "dimoo_transformer", ready: true }] },
@@ -179,7 +178,7 @@ describe("load and lifecycle", () => {
         return collect(it).catch((e) => e);
       });
       // 2 running + 2 queued: the next one is refused
-      while (scheduler.activeCount + scheduler.queueDepth < 4) await new Promise((r) => setTimeout(r, 5));
+      while (batcher.activeCount + batcher.queueDepth < 4) await new Promise((r) => setTimeout(r, 5));
       const e = await errorOf(() => collect(client.generate({ task: Task.TEXT_TO_IMAGE, prompt: "late", width: 64, height: 64, steps: 2 }, { headers: auth(TOKEN) })));
       const ce = ConnectError.from(e);
       expect(ce.code).toBe(Code.ResourceExhausted);
@@ -187,9 +186,9 @@ describe("load and lifecycle", () => {
       // cancel everything: slots and queue entries are freed
       for (const ac of controllers) ac.abort();
       await Promise.all(started);
-      for (let i = 0; i < 100 && scheduler.activeCount + scheduler.queueDepth > 0; i++) await new Promise((r) => setTimeout(r, 10));
-      expect(scheduler.activeCount).toBe(0);
-      expect(scheduler.queueDepth).toBe(0);
+      for (let i = 0; i < 100 && batcher.activeCount + batcher.queueDepth > 0; i++) await new Promise((r) => setTimeout(r, 10));
+      expect(batcher.activeCount).toBe(0);
+      expect(batcher.queueDepth).toBe(0);
       runner.delayMs = 2;
       const ok = await collect(client.generate({ task: Task.TEXT_TO_IMAGE, prompt: "after", width: 64, height: 64, steps: 2 }, { headers: auth(TOKEN) }));
       expect(ok[ok.length - 1].event.case).toBe("result");

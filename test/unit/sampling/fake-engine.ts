@@ -5,7 +5,7 @@
 // checked without a server, and any layout mistake (wrong target offset, wrong row) changes the result.
 
 import { CODEBOOK_SIZE } from "../../../gpu-backend/src/model/tokens";
-import type { StepInputs, StepOutputs } from "../../../gpu-backend/src/sampling/step-types";
+import type { StepInputs, StepOutputs } from "../../../gpu-backend/src/engine/step";
 
 /**
  * Logits for one target: `row` is the branch's full token row, `pos` the target position in it. Return

@@ -1,8 +1,27 @@
-// Shared test fixtures for the sampler tests: small prompts, deterministic context-dependent logits and a
-// driver that runs a sampler to completion against the fake engine while recording every step.
+// Shared test fixtures for the sampler tests: small prompts, deterministic context-dependent logits, each
+// sampler's free functions bound into one object, and a driver that runs a sampler to completion against
+// the fake engine while recording every step.
 
 import { CODEBOOK_SIZE } from "../../../gpu-backend/src/model/tokens";
-import type { StepFunctions, StepInputs, StepOutputs } from "../../../gpu-backend/src/sampling/step-types";
+import type { StepInputs, StepOutputs } from "../../../gpu-backend/src/engine/step";
+import {
+  advanceImageDenoising,
+  imageDenoisingCodes,
+  imageDenoisingDone,
+  imageDenoisingInputs,
+  type ImageDenoisingState,
+} from "../../../gpu-backend/src/sampling/image-denoising";
+import { initImageToImage, type ImageToImageParams } from "../../../gpu-backend/src/sampling/image-to-image";
+import { initTextToImage, type TextToImageParams } from "../../../gpu-backend/src/sampling/text-to-image";
+import {
+  advanceUnderstand,
+  answerTokens,
+  initUnderstand,
+  understandDone,
+  understandInputs,
+  type UnderstandParams,
+  type UnderstandState,
+} from "../../../gpu-backend/src/sampling/understand";
 import { hash01, runFakeEngine, type FakeEngineOptions } from "./fake-engine";
 
 export const P = [126080, 126340, 300, 301, 302, 126341, 126342, 400, 401, 126343];
@@ -24,6 +43,36 @@ export function contextLogits(row: Int32Array, pos: number): Float64Array {
   }
   return l;
 }
+
+/** A sampler's free functions, state in, state out. */
+export interface StepFunctions<P, S> {
+  init(params: P): S;
+  engineInputs(state: S): StepInputs;
+  advance(state: S, outputs: StepOutputs): S;
+  isDone(state: S): boolean;
+}
+
+type ImageSampler<P> = StepFunctions<P, ImageDenoisingState> & { imageCodes(s: ImageDenoisingState): Int32Array };
+
+function imageSampler<P>(init: (params: P) => ImageDenoisingState): ImageSampler<P> {
+  return {
+    init,
+    engineInputs: imageDenoisingInputs,
+    advance: (s, out) => advanceImageDenoising(s, out).state,
+    isDone: imageDenoisingDone,
+    imageCodes: imageDenoisingCodes,
+  };
+}
+
+export const textToImage = imageSampler<TextToImageParams>(initTextToImage);
+export const imageToImage = imageSampler<ImageToImageParams>(initImageToImage);
+export const understand: StepFunctions<UnderstandParams, UnderstandState> & { answerTokens(s: UnderstandState): Int32Array } = {
+  init: initUnderstand,
+  engineInputs: understandInputs,
+  advance: advanceUnderstand,
+  isDone: understandDone,
+  answerTokens,
+};
 
 export interface Trace<S> {
   state: S;

@@ -1,10 +1,10 @@
 import { describe, expect, it } from "vitest";
 import { imageBlock } from "../../../gpu-backend/src/model/layout";
 import { MASK } from "../../../gpu-backend/src/model/tokens";
-import { imageToImage, type ImageToImageParams } from "../../../gpu-backend/src/sampling/image-to-image";
+import type { ImageToImageParams } from "../../../gpu-backend/src/sampling/image-to-image";
 import { maskSchedule } from "../../../gpu-backend/src/sampling/mask-schedule";
 import { runFakeEngine } from "./fake-engine";
-import { contextLogits, P, PU, runToEnd } from "./helpers";
+import { contextLogits, imageToImage, P, PU, runToEnd } from "./helpers";
 
 const img = { h: 3, w: 4, codes: Int32Array.from({ length: 12 }, (_, i) => 1000 + i) };
 const base: ImageToImageParams = { prompt: P, uncondPrompt: PU, images: [img], cfgText: 2.5, cfgImage: 4, timesteps: 6, temperature: 1, seed: 77n };

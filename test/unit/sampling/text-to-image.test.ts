@@ -4,9 +4,9 @@ import { IMAGE_OFFSET, MASK, NEWLINE } from "../../../gpu-backend/src/model/toke
 import { keepN, maskSchedule } from "../../../gpu-backend/src/sampling/mask-schedule";
 import { remaskScores, selectRemask } from "../../../gpu-backend/src/sampling/remask";
 import { uniforms } from "../../../gpu-backend/src/sampling/rng";
-import { textToImage, type TextToImageParams } from "../../../gpu-backend/src/sampling/text-to-image";
+import type { TextToImageParams } from "../../../gpu-backend/src/sampling/text-to-image";
 import { runFakeEngine } from "./fake-engine";
-import { contextLogits, P, PU, runToEnd } from "./helpers";
+import { contextLogits, P, PU, runToEnd, textToImage } from "./helpers";
 
 const base: TextToImageParams = { prompt: P, uncondPrompt: PU, grid: { h: 4, w: 6 }, cfgScale: 4, timesteps: 8, temperature: 1, seed: 1234n };
 

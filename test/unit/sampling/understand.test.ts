@@ -2,9 +2,9 @@ import { describe, expect, it } from "vitest";
 import { InvalidArgument } from "../../../gpu-backend/src/model/errors";
 import { BOA, EOA, EOS, MASK, PAD } from "../../../gpu-backend/src/model/tokens";
 import { numTransferTokens } from "../../../gpu-backend/src/sampling/mask-schedule";
-import { understand, type UnderstandParams } from "../../../gpu-backend/src/sampling/understand";
+import type { UnderstandParams } from "../../../gpu-backend/src/sampling/understand";
 import { runFakeEngine, type LogitsFn } from "./fake-engine";
-import { P, runToEnd } from "./helpers";
+import { P, runToEnd, understand } from "./helpers";
 
 const img = { h: 2, w: 3, codes: Int32Array.from({ length: 6 }, (_, i) => i) };
 const VOCAB = Int32Array.from([...Array.from({ length: 10 }, (_, i) => 100 + i), EOA, PAD, EOS, MASK]);

@@ -1,16 +1,16 @@
 import { describe, expect, it } from "vitest";
 import { Code } from "@connectrpc/connect";
-import { Scheduler, type StepTask } from "../../../gpu-backend/src/scheduler/scheduler";
-import { engineCallLimits, MAX_SEQUENCE_LENGTH } from "../../../gpu-backend/src/scheduler/call-limits";
-import { mapEngineError } from "../../../gpu-backend/src/scheduler/triton-engine";
-import { toOrchestratorError } from "../../../gpu-backend/src/scheduler/errors";
+import { StepBatcher } from "../../../gpu-backend/src/batcher/step-batcher";
+import { engineCallLimits, MAX_SEQUENCE_LENGTH } from "../../../gpu-backend/src/engine/call-limits";
+import { mapEngineError } from "../../../gpu-backend/src/engine/triton-engine";
+import { toOrchestratorError } from "../../../gpu-backend/src/errors";
 import { InvalidArgument } from "../../../gpu-backend/src/model/errors";
 import { codeName, OrchestratorMetrics } from "../../../gpu-backend/src/service/metrics";
 import { createLogger } from "../../../gpu-backend/src/service/log";
 import { toConnectError } from "../../../gpu-backend/src/service/errors";
 import { FieldViolationSchema, RetryInfoSchema } from "../../../proto/gen/dimoo/v1/dimoo_pb";
-import { invalidArgument, resourceExhausted } from "../../../gpu-backend/src/scheduler/errors";
-import { fakeRunner, ToyTask } from "./fake-engine";
+import { invalidArgument, resourceExhausted } from "../../../gpu-backend/src/errors";
+import { fakeRunner, ToyTask } from "../batcher/fake-engine";
 
 describe("engine call limits", () => {
   it("follow the TensorRT profiles", () => {
@@ -23,7 +23,7 @@ describe("engine call limits", () => {
 
   it("bound every call the scheduler makes", async () => {
     const runner = fakeRunner(2);
-    const s = new Scheduler<StepTask>({ runner, callLimits: () => ({ maxRows: 100, maxImageRequests: 2, maxTextRequests: 1 }) });
+    const s = new StepBatcher({ runner, callLimits: () => ({ maxRows: 100, maxImageRequests: 2, maxTextRequests: 1 }) });
     const done = [1, 2, 3, 4, 5].map(
       (seed) =>
         new Promise((resolve, reject) =>

@@ -3,22 +3,11 @@
 // image per call: VQ calls are rare (once per input image, once per result, once per preview) and run
 // outside the step loop.
 import type { RgbImage } from "../model/image-codec";
+import type { EngineCallOptions, VqRunner } from "./runners";
 import { VQ_DOWNSAMPLE } from "../model/tokens";
 
-export interface VqCallOptions {
-  requestId: string;
-  signal?: AbortSignal;
-}
-
-export interface VqRunner {
-  /** pixels [1,3,H,W] uint8 (planar RGB) → codes [1,H/16,W/16], codebook indices 0..8191. */
-  encode(pixels: Uint8Array, height: number, width: number, opts: VqCallOptions): Promise<Int32Array>;
-  /** codes [1,h,w] → pixels [1,3,16h,16w] uint8 (planar RGB). */
-  decode(codes: Int32Array, h: number, w: number, opts: VqCallOptions): Promise<Uint8Array>;
-}
-
 /** VQ-encodes a planar RGB image whose sides are multiples of 16; returns h*w codes, row-major. */
-export async function vqEncodeImage(vq: VqRunner, img: RgbImage, opts: VqCallOptions): Promise<{ h: number; w: number; codes: Int32Array }> {
+export async function vqEncodeImage(vq: VqRunner, img: RgbImage, opts: EngineCallOptions): Promise<{ h: number; w: number; codes: Int32Array }> {
   if (img.width % VQ_DOWNSAMPLE !== 0 || img.height % VQ_DOWNSAMPLE !== 0) {
     throw new RangeError(`VQ input ${img.width}x${img.height} is not a multiple of ${VQ_DOWNSAMPLE}`);
   }
@@ -31,7 +20,7 @@ export async function vqEncodeImage(vq: VqRunner, img: RgbImage, opts: VqCallOpt
 }
 
 /** VQ-decodes h*w codebook indices into a planar RGB image of 16w x 16h. */
-export async function vqDecodeImage(vq: VqRunner, codes: Int32Array, h: number, w: number, opts: VqCallOptions): Promise<RgbImage> {
+export async function vqDecodeImage(vq: VqRunner, codes: Int32Array, h: number, w: number, opts: EngineCallOptions): Promise<RgbImage> {
   if (codes.length !== h * w) throw new RangeError(`${codes.length} codes for a ${w}x${h} grid`);
   const width = w * VQ_DOWNSAMPLE;
   const height = h * VQ_DOWNSAMPLE;

@@ -1,12 +1,13 @@
 import { describe, expect, it } from "vitest";
-import { packStep, unpackStep, PackError, type PackInput } from "../../../gpu-backend/src/scheduler/packer";
-import { bucketFor, parseBuckets } from "../../../gpu-backend/src/scheduler/buckets";
-import { fakeOutputs } from "./fake-engine";
+import { packStep, unpackStep, PackError } from "../../../gpu-backend/src/engine/packer";
+import type { StepInputs } from "../../../gpu-backend/src/engine/step";
+import { bucketFor, parseBuckets } from "../../../gpu-backend/src/batcher/buckets";
+import { fakeOutputs } from "../batcher/fake-engine";
 
 const i32 = (a: number[]) => Int32Array.from(a);
 const f32 = (a: number[]) => Float32Array.from(a);
 
-function img(k: number, m: number, rowLen: (b: number) => number, base = 0): PackInput {
+function img(k: number, m: number, rowLen: (b: number) => number, base = 0): StepInputs {
   const branches = Array.from({ length: k }, (_, b) => Int32Array.from({ length: rowLen(b) }, (_, p) => base + b * 1000 + p + 1));
   const targets = Array.from({ length: k }, (_, b) => Int32Array.from({ length: m }, (_, j) => rowLen(b) - m + j));
   return { mode: "image", branches, targets, weights: Float32Array.from({ length: k }, (_, b) => b + 1), uniforms: Float32Array.from({ length: m }, (_, j) => j / m), temperature: 0.5 + base };
@@ -14,7 +15,7 @@ function img(k: number, m: number, rowLen: (b: number) => number, base = 0): Pac
 
 describe("packStep", () => {
   it("pads rows to L, records seq_lens and flat row*L+pos targets", () => {
-    const a: PackInput = { mode: "image", branches: [i32([5, 6, 7]), i32([8, 9])], targets: [i32([1, 2]), i32([0, 1])], weights: f32([5, -4]), uniforms: f32([0.25, 0.75]), temperature: 1 };
+    const a: StepInputs = { mode: "image", branches: [i32([5, 6, 7]), i32([8, 9])], targets: [i32([1, 2]), i32([0, 1])], weights: f32([5, -4]), uniforms: f32([0.25, 0.75]), temperature: 1 };
     const call = packStep([a], 4);
     expect(call.rows).toBe(2);
     expect(call.length).toBe(4);
@@ -56,7 +57,7 @@ describe("packStep", () => {
 
   it("mixes image and text requests in one call", () => {
     const a = img(2, 3, () => 8);
-    const t: PackInput = { ...img(1, 5, () => 9, 7), mode: "text" };
+    const t: StepInputs = { ...img(1, 5, () => 9, 7), mode: "text" };
     const c = img(1, 1, () => 4, 3);
     const call = packStep([a, t, c], 12);
     expect(call.image.count).toBe(2);
@@ -78,7 +79,7 @@ describe("packStep", () => {
   it("unpacks per request, dropping padded slots; results do not depend on batch mates", () => {
     const a = img(2, 3, (b) => 20 - b);
     const b = img(3, 7, () => 30, 50);
-    const t: PackInput = { ...img(2, 4, () => 25, 9), mode: "text" };
+    const t: StepInputs = { ...img(2, 4, () => 25, 9), mode: "text" };
     const alone = [a, b, t].map((x) => unpackStep(packStep([x], 32), fakeOutputs(packStep([x], 32)))[0]);
     const call = packStep([a, b, t], 32);
     const together = unpackStep(call, fakeOutputs(call));

@@ -1,10 +1,10 @@
-// The per-step boundary between a sampler (pure state machine) and the GPU engine.
+// One request's share of one transformer step: the boundary between a sampler (pure state machine) and the
+// GPU engine. The packer (packer.ts) joins several requests' StepInputs into one contract call.
 //
 // A sampler says, for one denoising step: which token rows to run (one per guidance branch), where in
 // each row the M target slots are (aligned across branches, so the engine can form
 // sum_k weights[k] * logits_k[targets[k][m]]), and one uniform per slot for inverse-CDF sampling. The
 // engine answers with one token and its confidence per slot. No logits ever cross this boundary.
-// Structurally identical to the scheduler's PackInput/PackOutput (gpu-backend/src/scheduler/packer.ts).
 
 /** Which vocabulary slice the engine samples from. */
 export type StepMode = "image" | "text";
@@ -29,12 +29,4 @@ export interface StepOutputs {
   tokens: Int32Array;
   /** M confidences: softmax(combined)[token], NOT divided by temperature. */
   confidence: Float32Array;
-}
-
-/** What every task's sampler exposes; state in, state out (like a diffusers scheduler step()). */
-export interface StepFunctions<P, S> {
-  init(params: P): S;
-  engineInputs(state: S): StepInputs;
-  advance(state: S, outputs: StepOutputs): S;
-  isDone(state: S): boolean;
 }

@@ -1,9 +1,9 @@
-// Request validation that needs no model: task, edit type, counts, sizes, ranges, defaults. Each failure
-// is INVALID_ARGUMENT naming the proto field. Decoding images and counting prompt tokens happen in the
-// pipelines (they need sharp and the tokenizer) and report the same way.
+// Request fields to task parameters, for checks that need no model: task, edit type, counts, sizes, ranges,
+// defaults. Each failure is INVALID_ARGUMENT naming the proto field. Decoding images and counting prompt
+// tokens happen in the families' validate (they need sharp and the tokenizer) and report the same way.
 import { ImageFormat, Task, type GenerateRequest, type UnderstandRequest } from "../../../proto/gen/dimoo/v1/dimoo_pb";
-import { invalidArgument } from "../scheduler/errors";
-import type { Limits } from "./config";
+import { invalidArgument } from "../errors";
+import type { Limits } from "./limits";
 
 export type TaskKind = "t2i" | "edit" | "subject" | "control" | "dense" | "style" | "multiview" | "inpaint" | "outpaint";
 
@@ -214,12 +214,4 @@ export function validateUnderstandParams(req: UnderstandRequest, limits: Limits)
   const temperature = finiteIn("temperature", req.temperature, 0, 10, 0);
   const guidanceScale = finiteIn("guidance_scale", req.guidanceScale, 0, 50, 0);
   return { question: req.question, maxTokens, blockLength, steps, temperature, guidanceScale, seed: req.seed ?? randomSeed() };
-}
-
-/** Absolute deadline from the request field, the caller's own timeout and the host limits. */
-export function deadlineAt(requestMs: number, callerMs: number | undefined, limits: Limits, now = Date.now()): number {
-  let ms = requestMs > 0 ? requestMs : limits.defaultDeadlineMs;
-  // Finish a little before the caller's own timer, so it hears DEADLINE_EXCEEDED from us, not a reset.
-  if (callerMs !== undefined && callerMs > 0) ms = Math.min(ms, callerMs - Math.min(100, callerMs * 0.1));
-  return now + Math.min(ms, limits.maxDeadlineMs);
 }

@@ -1,4 +1,4 @@
-// The engines behind the contract, reached through the Triton client: one ModelInfer per transformer step
+// The run-time engine adapter: the engines behind the contract, reached through the Triton client: one ModelInfer per transformer step
 // (all packed requests at once), one per VQ encode/decode. Triton's errors are mapped to what the caller
 // of the orchestrator should see: a dead or missing engine is UNAVAILABLE, a request Triton rejects as
 // malformed is our bug (INTERNAL), timeouts and cancellations keep their codes.
@@ -15,10 +15,9 @@ import {
   VQ_ENCODER_OUTPUTS,
 } from "../engine/contract";
 import type { TritonClient } from "../triton";
-import { OrchestratorError } from "./errors";
+import { OrchestratorError } from "../errors";
 import type { EngineOutputs, PackedCall } from "./packer";
-import type { TransformerRunner } from "./scheduler";
-import type { VqCallOptions, VqRunner } from "./vq";
+import type { EngineCallOptions, EngineHealth, ModelStatus, TransformerRunner, VqRunner } from "./runners";
 
 export interface TritonEngineOptions {
   /** Per transformer call. */
@@ -75,7 +74,7 @@ function int64Of(data: Int32Array): BigInt64Array {
   return out;
 }
 
-export class TritonEngine implements TransformerRunner, VqRunner {
+export class TritonEngine implements TransformerRunner, VqRunner, EngineHealth {
   constructor(
     readonly client: TritonClient,
     private readonly opts: TritonEngineOptions = {},
@@ -123,7 +122,7 @@ export class TritonEngine implements TransformerRunner, VqRunner {
     });
   }
 
-  encode(pixels: Uint8Array, height: number, width: number, { requestId, signal }: VqCallOptions): Promise<Int32Array> {
+  encode(pixels: Uint8Array, height: number, width: number, { requestId, signal }: EngineCallOptions): Promise<Int32Array> {
     return this.timed(VQ_ENCODER_MODEL, async () => {
       const res = await this.client.infer(VQ_ENCODER_MODEL, {
         inputs: { [VQ_ENCODER_INPUTS.pixels.name]: { datatype: "UINT8", shape: [1, 3, height, width], data: pixels } },
@@ -136,7 +135,7 @@ export class TritonEngine implements TransformerRunner, VqRunner {
     });
   }
 
-  decode(codes: Int32Array, h: number, w: number, { requestId, signal }: VqCallOptions): Promise<Uint8Array> {
+  decode(codes: Int32Array, h: number, w: number, { requestId, signal }: EngineCallOptions): Promise<Uint8Array> {
     return this.timed(VQ_DECODER_MODEL, async () => {
       const res = await this.client.infer(VQ_DECODER_MODEL, {
         inputs: { [VQ_DECODER_INPUTS.codes.name]: { datatype: "INT64", shape: [1, h, w], data: int64Of(codes) } },
@@ -150,7 +149,7 @@ export class TritonEngine implements TransformerRunner, VqRunner {
   }
 
   /** Readiness of the three models; throws UNAVAILABLE when Triton cannot be reached. */
-  async models(signal?: AbortSignal): Promise<{ name: string; ready: boolean }[]> {
+  async models(signal?: AbortSignal): Promise<ModelStatus[]> {
     const timeoutMs = this.opts.healthTimeoutMs ?? 2000;
     return Promise.all(
       ENGINE_MODELS.map(async (name) => {

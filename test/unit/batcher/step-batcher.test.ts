@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { Code } from "@connectrpc/connect";
-import { Scheduler, type Submission } from "../../../gpu-backend/src/scheduler/scheduler";
-import { OrchestratorError } from "../../../gpu-backend/src/scheduler/errors";
+import { StepBatcher, type Submission } from "../../../gpu-backend/src/batcher/step-batcher";
+import { OrchestratorError } from "../../../gpu-backend/src/errors";
 import { fakeRunner, ToyTask } from "./fake-engine";
 
 interface Run {
@@ -12,7 +12,7 @@ interface Run {
   error?: OrchestratorError;
 }
 
-function submit(s: Scheduler<ToyTask>, make: () => ToyTask, extra: Partial<Submission<ToyTask>> = {}, id = "r"): Run {
+function submit(s: StepBatcher, make: () => ToyTask, extra: Partial<Submission<ToyTask>> = {}, id = "r"): Run {
   const run = { positions: [], steps: [], batchSizes: [] } as unknown as Run;
   let resolve!: (t: ToyTask) => void;
   let reject!: (e: unknown) => void;
@@ -42,10 +42,10 @@ function submit(s: Scheduler<ToyTask>, make: () => ToyTask, extra: Partial<Submi
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-describe("Scheduler", () => {
+describe("StepBatcher", () => {
   it("runs a request step by step to completion", async () => {
     const runner = fakeRunner();
-    const s = new Scheduler<ToyTask>({ runner });
+    const s = new StepBatcher({ runner });
     const r = submit(s, () => new ToyTask(1, 20, 10, 4));
     const task = await r.done;
     expect(r.positions).toEqual([0]);
@@ -58,11 +58,11 @@ describe("Scheduler", () => {
   it("batches requests of one bucket into one call, with results identical to running alone", async () => {
     const alone: number[][][] = [];
     for (const seed of [1, 2, 3]) {
-      const s = new Scheduler<ToyTask>({ runner: fakeRunner() });
+      const s = new StepBatcher({ runner: fakeRunner() });
       alone.push((await submit(s, () => new ToyTask(seed, 30 + seed, 12 + seed, 5)).done).history);
     }
     const runner = fakeRunner(5);
-    const s = new Scheduler<ToyTask>({ runner });
+    const s = new StepBatcher({ runner });
     const runs = [1, 2, 3].map((seed) => submit(s, () => new ToyTask(seed, 30 + seed, 12 + seed, 5)));
     const tasks = await Promise.all(runs.map((r) => r.done));
     tasks.forEach((t, i) => expect(t.history).toEqual(alone[i]));
@@ -72,7 +72,7 @@ describe("Scheduler", () => {
 
   it("never mixes sequence-length buckets in one call and takes turns between them", async () => {
     const runner = fakeRunner(2);
-    const s = new Scheduler<ToyTask>({ runner, buckets: [64, 256] });
+    const s = new StepBatcher({ runner, buckets: [64, 256] });
     const small = submit(s, () => new ToyTask(1, 20, 5, 2));
     const big = submit(s, () => new ToyTask(2, 150, 5, 15));
     await Promise.all([small.done, big.done]);
@@ -84,7 +84,7 @@ describe("Scheduler", () => {
 
   it("mixes image and text requests of one bucket in one call", async () => {
     const runner = fakeRunner(2);
-    const s = new Scheduler<ToyTask>({ runner });
+    const s = new StepBatcher({ runner });
     const a = submit(s, () => new ToyTask(1, 20, 10, 5, "image"));
     const b = submit(s, () => new ToyTask(2, 20, 10, 5, "text", 1));
     await Promise.all([a.done, b.done]);
@@ -93,7 +93,7 @@ describe("Scheduler", () => {
 
   it("starts a new request's first step at the next step boundary while others are mid-generation", async () => {
     const runner = fakeRunner(15);
-    const s = new Scheduler<ToyTask>({ runner, buckets: [64, 256, 1024] });
+    const s = new StepBatcher({ runner, buckets: [64, 256, 1024] });
     const long = submit(s, () => new ToyTask(1, 300, 5, 10)); // bucket 1024, 30 steps
     while (long.steps.length < 5) await sleep(5);
     const callsBefore = runner.calls.length;
@@ -115,7 +115,7 @@ describe("Scheduler", () => {
   });
 
   it("refuses with RESOURCE_EXHAUSTED and a retry hint when the queue is full", async () => {
-    const s = new Scheduler<ToyTask>({ runner: fakeRunner(5), maxActive: 1, maxQueue: 1 });
+    const s = new StepBatcher({ runner: fakeRunner(5), maxActive: 1, maxQueue: 1 });
     const a = submit(s, () => new ToyTask(1, 40, 5, 4));
     const b = submit(s, () => new ToyTask(2, 40, 5, 4));
     expect(a.positions).toEqual([0]);
@@ -134,7 +134,7 @@ describe("Scheduler", () => {
 
   it("cancellation stops a running request at the next step boundary and frees its slot", async () => {
     const runner = fakeRunner(10);
-    const s = new Scheduler<ToyTask>({ runner, maxActive: 1, maxQueue: 4 });
+    const s = new StepBatcher({ runner, maxActive: 1, maxQueue: 4 });
     const ac = new AbortController();
     const a = submit(s, () => new ToyTask(1, 400, 5, 4), { signal: ac.signal }, "a");
     const b = submit(s, () => new ToyTask(2, 20, 5, 4), {}, "b");
@@ -149,7 +149,7 @@ describe("Scheduler", () => {
   });
 
   it("cancelling a queued request removes it at once", async () => {
-    const s = new Scheduler<ToyTask>({ runner: fakeRunner(5), maxActive: 1 });
+    const s = new StepBatcher({ runner: fakeRunner(5), maxActive: 1 });
     const a = submit(s, () => new ToyTask(1, 40, 5, 4));
     const ac = new AbortController();
     const b = submit(s, () => new ToyTask(2, 40, 5, 4), { signal: ac.signal });
@@ -161,7 +161,7 @@ describe("Scheduler", () => {
   });
 
   it("fails requests past their deadline, running or queued", async () => {
-    const s = new Scheduler<ToyTask>({ runner: fakeRunner(10), maxActive: 1 });
+    const s = new StepBatcher({ runner: fakeRunner(10), maxActive: 1 });
     const a = submit(s, () => new ToyTask(1, 400, 5, 4), { deadlineAt: Date.now() + 60 });
     const b = submit(s, () => new ToyTask(2, 400, 5, 4), { deadlineAt: Date.now() + 30 });
     await expect(b.done).rejects.toMatchObject({ code: Code.DeadlineExceeded });
@@ -174,7 +174,7 @@ describe("Scheduler", () => {
   it("fails every request of a call with the engine's code, and keeps serving", async () => {
     const runner = fakeRunner(1);
     runner.fail = Object.assign(new Error("connect ECONNREFUSED"), { code: Code.Unavailable });
-    const s = new Scheduler<ToyTask>({ runner });
+    const s = new StepBatcher({ runner });
     const a = submit(s, () => new ToyTask(1, 20, 5, 4));
     const b = submit(s, () => new ToyTask(2, 20, 5, 4));
     await expect(a.done).rejects.toMatchObject({ code: Code.Unavailable });
@@ -184,7 +184,7 @@ describe("Scheduler", () => {
   });
 
   it("passes preparation errors through and frees the queue entry", async () => {
-    const s = new Scheduler<ToyTask>({ runner: fakeRunner() });
+    const s = new StepBatcher({ runner: fakeRunner() });
     const a = submit(s, () => {
       throw new OrchestratorError(Code.InvalidArgument, "images[0]: not an image", "images[0]");
     });
@@ -194,7 +194,7 @@ describe("Scheduler", () => {
 
   it("respects the row limit per call", async () => {
     const runner = fakeRunner(2);
-    const s = new Scheduler<ToyTask>({ runner, maxBatchRows: 4 });
+    const s = new StepBatcher({ runner, maxBatchRows: 4 });
     const runs = [1, 2, 3, 4, 5].map((seed) => submit(s, () => new ToyTask(seed, 12, 5, 4)));
     await Promise.all(runs.map((r) => r.done));
     for (const c of runner.calls) expect(c.rows).toBeLessThanOrEqual(4);

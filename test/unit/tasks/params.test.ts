@@ -1,9 +1,10 @@
 import { describe, expect, it } from "vitest";
 import { create } from "@bufbuild/protobuf";
 import { GenerateRequestSchema, ImageFormat, Task, UnderstandRequestSchema } from "../../../proto/gen/dimoo/v1/dimoo_pb";
-import { deadlineAt, validateGenerateParams, validateUnderstandParams } from "../../../gpu-backend/src/service/validate";
-import { DEFAULT_LIMITS } from "../../../gpu-backend/src/service/config";
-import { OrchestratorError } from "../../../gpu-backend/src/scheduler/errors";
+import { validateGenerateParams, validateUnderstandParams } from "../../../gpu-backend/src/tasks/params";
+import { deadlineAt } from "../../../gpu-backend/src/service/deadline";
+import { DEFAULT_LIMITS } from "../../../gpu-backend/src/tasks/limits";
+import { OrchestratorError } from "../../../gpu-backend/src/errors";
 
 const img = new Uint8Array([1, 2, 3]);
 const gen = (init: Parameters<typeof create<typeof GenerateRequestSchema>>[1]) => validateGenerateParams(create(GenerateRequestSchema, init), DEFAULT_LIMITS);

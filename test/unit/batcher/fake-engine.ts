@@ -1,8 +1,10 @@
 // Test support: a contract-faithful fake of the transformer call, and a toy step task. The fake reads the
 // packed tensors exactly as the engine would (flat row*L+pos targets, seq_lens, weights, uniforms) and
 // derives each output from the request's own rows only, so batching must not change any result.
-import type { EngineOutputs, PackedCall, PackInput, PackOutput } from "../../../gpu-backend/src/scheduler/packer";
-import type { StepTask, TransformerRunner } from "../../../gpu-backend/src/scheduler/scheduler";
+import type { StepTask } from "../../../gpu-backend/src/batcher/step-batcher";
+import type { EngineOutputs, PackedCall } from "../../../gpu-backend/src/engine/packer";
+import type { TransformerRunner } from "../../../gpu-backend/src/engine/runners";
+import type { StepInputs, StepOutputs } from "../../../gpu-backend/src/engine/step";
 
 export function fakeOutputs(call: PackedCall): EngineOutputs {
   const L = call.length;
@@ -81,7 +83,7 @@ export class ToyTask implements StepTask {
     this.masked = Array.from({ length: cells }, (_, i) => prefix + i);
     this.totalSteps = Math.ceil(cells / perStep);
   }
-  engineInputs(): PackInput {
+  engineInputs(): StepInputs {
     const m = this.masked.length;
     const branches: Int32Array[] = [];
     const targets: Int32Array[] = [];
@@ -95,7 +97,7 @@ export class ToyTask implements StepTask {
     const uniforms = Float32Array.from({ length: m }, (_, j) => ((this.seed * 9301 + this.step * 49297 + j * 233) % 1000) / 1000);
     return { mode: this.mode, branches, targets, weights, uniforms, temperature: 1 };
   }
-  advance(out: PackOutput): void {
+  advance(out: StepOutputs): void {
     if (out.tokens.length !== this.masked.length) throw new Error("wrong output length");
     this.history.push(Array.from(out.tokens));
     const take = Math.min(this.perStep, this.masked.length);

@@ -1,5 +1,5 @@
 // The packer: several requests' per-step engine inputs become ONE transformer call of the engine contract
-// (gpu-backend/src/engine/contract.ts), and the call's outputs are split back per request.
+// (contract.ts), and the call's outputs are split back per request.
 //
 //   rows      every branch of every request is one row of input_ids [R, L], right-padded with 0 to the
 //             bucket length L; seq_lens carries the true length (keys past it are masked in the engine).
@@ -12,26 +12,7 @@
 //
 // Pure and allocation-light: int64 tensors are written through an Int32Array view of the same buffer
 // (little-endian low word + sign word), which is ~10x faster than BigInt conversion per element.
-
-/** One request's inputs for one step; structurally the sampling module's StepInputs. */
-export interface PackInput {
-  mode: "image" | "text";
-  /** K branch rows (token ids), each of its own length. */
-  branches: Int32Array[];
-  /** targets[k][m]: position in branch k of target slot m; every branch has the same M. */
-  targets: Int32Array[];
-  /** One guidance weight per branch (length K). */
-  weights: Float32Array;
-  /** One uniform in [0,1) per target slot (length M). */
-  uniforms: Float32Array;
-  temperature: number;
-}
-
-/** One request's outputs for one step; structurally the sampling module's StepOutputs. */
-export interface PackOutput {
-  tokens: Int32Array;
-  confidence: Float32Array;
-}
+import type { StepInputs, StepMode, StepOutputs } from "./step";
 
 export interface ModeTensors {
   /** Number of requests of this mode (G or H). */
@@ -47,7 +28,7 @@ export interface ModeTensors {
 }
 
 export interface PackedMember {
-  mode: "image" | "text";
+  mode: StepMode;
   /** Index of the request within its mode (g or h). */
   index: number;
   /** First row of the request in input_ids. */
@@ -88,7 +69,7 @@ function writeI64(view: Int32Array, index: number, value: number): void {
   view[2 * index + 1] = value < 0 ? -1 : 0;
 }
 
-function checkInput(input: PackInput, which: number): { k: number; m: number; longest: number } {
+function checkInput(input: StepInputs, which: number): { k: number; m: number; longest: number } {
   const k = input.branches.length;
   if (k === 0) throw new PackError(`request ${which}: no branches`);
   if (input.targets.length !== k) throw new PackError(`request ${which}: ${input.targets.length} target lists for ${k} branches`);
@@ -109,7 +90,7 @@ function checkInput(input: PackInput, which: number): { k: number; m: number; lo
 }
 
 /** The longest row of a request's inputs (for bucketing). */
-export function longestRow(input: PackInput): number {
+export function longestRow(input: StepInputs): number {
   let longest = 0;
   for (const r of input.branches) if (r.length > longest) longest = r.length;
   return longest;
@@ -119,7 +100,7 @@ export function longestRow(input: PackInput): number {
  * Packs the inputs of several requests into one contract call. `length` is the row length L (the bucket);
  * it must hold every row. Requests keep their order within each mode.
  */
-export function packStep(inputs: readonly PackInput[], length: number): PackedCall {
+export function packStep(inputs: readonly StepInputs[], length: number): PackedCall {
   const shapes = inputs.map((inp, i) => checkInput(inp, i));
   let rows = 0;
   let imgCount = 0, imgK = 0, imgM = 0;
@@ -215,8 +196,8 @@ function readTokens(src: EngineOutputs["imageTokens"], offset: number, n: number
   return out;
 }
 
-/** Splits a call's outputs back into one PackOutput per packed request, in packing order. */
-export function unpackStep(call: PackedCall, out: EngineOutputs): PackOutput[] {
+/** Splits a call's outputs back into one StepOutputs per packed request, in packing order. */
+export function unpackStep(call: PackedCall, out: EngineOutputs): StepOutputs[] {
   const needImg = call.image.count * call.image.slots;
   const needTxt = call.text.count * call.text.slots;
   if (out.imageTokens.length < needImg || out.imageConfidence.length < needImg) {

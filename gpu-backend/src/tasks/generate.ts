@@ -1,0 +1,106 @@
+// Image generation, every family: validate (shared checks, then the family's inputs), prepare (VQ-encode
+// the inputs, the family's sampler), preview and finish (VQ-decode, encode). The step batcher drives the
+// sampler in between. The families (text-to-image.ts, image-to-image.ts, painting.ts) hold what differs.
+import type { GenerateRequest } from "../../../proto/gen/dimoo/v1/dimoo_pb";
+import { vqDecodeImage, vqEncodeImage } from "../engine/vq";
+import type { VqRunner } from "../engine/runners";
+import { invalidArgument } from "../errors";
+import { decodeImage, encodeImage, encodePreview, type ImageFormat, type RgbImage } from "../model/image-codec";
+import { answerRegionLength, type ImageCodes } from "../model/layout";
+import type { Tokenizer } from "../model/tokenizer";
+import { DenoisingTask } from "./denoising-task";
+import type { ImageFamily, ImageSpec } from "./image-family";
+import { imageToImage } from "./image-to-image";
+import type { Limits } from "./limits";
+import { painting } from "./painting";
+import { asInvalid } from "./invalid";
+import { validateGenerateParams, type TaskKind } from "./params";
+import type { EncodedImage, GeneratePipeline } from "./task";
+import { textToImage } from "./text-to-image";
+
+export interface TaskDeps {
+  tokenizer: Tokenizer;
+  vq: VqRunner;
+  limits: Limits;
+}
+
+export const MIME: Record<ImageFormat, string> = { png: "image/png", webp: "image/webp", jpeg: "image/jpeg" };
+
+function familyOf(kind: TaskKind): ImageFamily {
+  if (kind === "t2i") return textToImage;
+  if (kind === "inpaint" || kind === "outpaint") return painting;
+  return imageToImage;
+}
+
+export function createGeneratePipeline(deps: TaskDeps): GeneratePipeline<ImageSpec, DenoisingTask> {
+  const { tokenizer, vq, limits } = deps;
+
+  return {
+    async validate(req: GenerateRequest): Promise<ImageSpec> {
+      return asInvalid(async () => {
+        const params = validateGenerateParams(req, limits);
+        const userTokens = tokenizer.encode(params.prompt, { addSpecialTokens: false }).length;
+        if (userTokens > limits.maxPromptTokens) throw invalidArgument("prompt", `${userTokens} tokens exceeds the limit of ${limits.maxPromptTokens}`);
+        const family = familyOf(params.kind);
+        const pair = family.prompts(params);
+        const prompt = tokenizer.encode(pair.cond);
+        const uncondPrompt = tokenizer.encode(pair.uncond);
+
+        const decoded: RgbImage[] = [];
+        for (let i = 0; i < req.images.length; i++) {
+          decoded.push(await decodeImage(req.images[i], { field: `images[${i}]`, maxPixels: limits.maxInputPixels }));
+        }
+        const inputs = await family.inputs(decoded, req, params, limits);
+        const { grid } = inputs;
+        const width = grid.w * 16;
+        const height = grid.h * 16;
+        if (width * height > limits.maxPixels) throw invalidArgument(family.sizeField, `output ${width}x${height} exceeds the pixel budget`);
+        // The conditional row is the longest: prompt + input image blocks + answer region.
+        const rowLength = prompt.length + family.inputTokens(inputs.images) + answerRegionLength(grid.h, grid.w);
+        if (rowLength > limits.maxSequenceTokens) {
+          throw invalidArgument(family.sizeField, `${width}x${height} needs ${rowLength} tokens per row, more than the ${limits.maxSequenceTokens} the engine takes`);
+        }
+        return {
+          requestId: req.requestId,
+          task: params.kind,
+          width,
+          height,
+          steps: params.steps,
+          seed: params.seed,
+          mimeType: MIME[params.format],
+          family,
+          params,
+          prompt,
+          uncondPrompt,
+          ...inputs,
+        };
+      });
+    },
+
+    async prepare(spec, ctx) {
+      const encoded: ImageCodes[] = [];
+      for (const img of spec.images) encoded.push(await vqEncodeImage(vq, img, ctx));
+      return asInvalid(() => new DenoisingTask(spec.family.init(spec, encoded), spec.prompt.length));
+    },
+
+    preview(spec, task, ctx): Promise<EncodedImage> {
+      // Snapshot now (synchronously): the task moves on while the preview is decoded.
+      const codes = task.predictedCodes();
+      const grid = task.grid;
+      const p = spec.params;
+      return (async () => {
+        const img = await vqDecodeImage(vq, codes, grid.h, grid.w, ctx);
+        const bytes = await encodePreview(img, { maxSide: limits.previewMaxSide, format: p.format, quality: Math.min(p.quality, 75) });
+        const scale = Math.min(1, limits.previewMaxSide / Math.max(img.width, img.height));
+        return { bytes, mimeType: MIME[p.format], width: Math.max(1, Math.round(img.width * scale)), height: Math.max(1, Math.round(img.height * scale)) };
+      })();
+    },
+
+    async finish(spec, task, ctx): Promise<EncodedImage> {
+      const p = spec.params;
+      const img = await vqDecodeImage(vq, task.codes(), task.grid.h, task.grid.w, ctx);
+      const bytes = await encodeImage(img, { format: p.format, quality: p.format === "png" ? undefined : p.quality });
+      return { bytes, mimeType: MIME[p.format], width: img.width, height: img.height };
+    },
+  };
+}
