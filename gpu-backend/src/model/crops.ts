@@ -1,4 +1,4 @@
-// Which size an input image is cropped to before VQ encoding (dimoo-model.md §2.5): the reference's
+// Which size an input image is cropped to before VQ encoding (docs/model.md §2.5): the reference's
 // generate_crop_size_list / var_center_crop / center_crop, as pure size arithmetic. The pixel work lives in
 // image-codec.ts. Deviation: the reference crops at a random offset; we use the centre (harmless, and
 // deterministic).

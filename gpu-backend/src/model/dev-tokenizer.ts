@@ -7,7 +7,7 @@
 //   0..255            byte tokens (id = byte value), GPT-2 byte alphabet
 //   256..655          the DEV_MERGES = 400 merged tokens, in learned order
 //   126080 <|startoftext|>   BOS, added by the post-processor (the LLaDA convention; whether the real
-//                            DiMOO tokenizer adds it is unverified, dimoo-model.md §1.2)
+//                            DiMOO tokenizer adds it is unverified, docs/model.md §1.2)
 //   126081 <|endoftext|>     EOS
 //   126084 <|image_newline|> image end-of-row
 //   126336 <|mdm_mask|>      MASK

@@ -1,4 +1,4 @@
-// Token-row layouts of every DiMOO task (dimoo-model.md §2.4, §3.1, §4, §5.1). Everything the model sees is
+// Token-row layouts of every DiMOO task (docs/model.md §2.4, §3.1, §4, §5.1). Everything the model sees is
 // one flat row: prompt ids, image blocks whose rows are separated by NEWLINE (after EVERY row: that is how
 // the model learns the aspect ratio), and an answer region between <answer> and </answer>. Samplers only
 // ever change cells inside the answer region; these functions build the rows and read results back out.
@@ -188,7 +188,7 @@ export function understandingLayout(prompt: ArrayLike<number>, images: readonly 
   };
 }
 
-/** code_start of each task from its part lengths (§10). */
+/** code_start of each task from its part lengths (docs/model.md §10). */
 export const codeStart = {
   textToImage: (promptLength: number) => promptLength + 2,
   imageToImage: (promptLength: number, imagesLength: number) => promptLength + imagesLength + 2,

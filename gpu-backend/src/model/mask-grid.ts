@@ -1,6 +1,6 @@
 // Inpainting/outpainting masks: which VQ cells the model regenerates. The reference builds a pixel mask
 // (1 = regenerate), area-averages it onto the h x w grid (F.interpolate mode="area") and regenerates a cell
-// iff its average is > 0.5 (dimoo-model.md §4.3). We accept any mask image: with an alpha channel, the
+// iff its average is > 0.5 (docs/model.md §4.3). We accept any mask image: with an alpha channel, the
 // OpenAI convention (transparent, alpha < 128, = regenerate); without one, white (luma >= 128) = regenerate.
 
 import type { Grid } from "./layout";

@@ -1,5 +1,5 @@
 // DiMOO's system prompts and prompt templates, verbatim from the reference (utils/prompt_utils.py,
-// dimoo-model.md §1.4). The strings are part of the model's trained conditioning: any change, even a space,
+// docs/model.md §1.4). The strings are part of the model's trained conditioning: any change, even a space,
 // is a different prompt, so they live here once and everything else builds on these functions.
 
 export const T2I_SYSTEM_PROMPT = "Generate an image according to the text prompt.";
@@ -55,7 +55,7 @@ export function textToImagePrompts(prompt: string): PromptPair {
 /**
  * Image-to-image prompts for a reference `edit_type`. Substring tests in the reference's order
  * (dense, control, subject, edit, ref_transfer, multi_view, else), so e.g. "canny_pred" lands in the
- * generic branch exactly as the reference does (dimoo-model.md §11) even though it looks like a dense task.
+ * generic branch exactly as the reference does (docs/model.md §11) even though it looks like a dense task.
  */
 export function imageToImagePrompts(editType: string, prompt: string): PromptPair {
   if (editType.includes("dense")) {
@@ -86,7 +86,7 @@ export function isStyleTransfer(editType: string): boolean {
   );
 }
 
-/** Understanding has no unconditional prompt: its CFG masks the prompt positions instead (§5.2). */
+/** Understanding has no unconditional prompt: its CFG masks the prompt positions instead (docs/model.md §5.2). */
 export function understandingPrompt(question: string): string {
   return chatPrompt(UNDERSTANDING_SYSTEM_PROMPT, question);
 }

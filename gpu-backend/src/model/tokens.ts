@@ -1,5 +1,5 @@
 // DiMOO's vocabulary layout: the special token ids and the image-code range, in one place.
-// Values from the reference code (config.py); see shared/reference/dimoo-model.md §1.2 and §10.
+// Values from the reference code (config.py); see docs/model.md §1.2 and §10.
 
 export const MASK = 126336;
 export const NEWLINE = 126084; // image end-of-row, after every row including the last

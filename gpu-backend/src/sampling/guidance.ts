@@ -1,8 +1,8 @@
 // Classifier-free guidance as weights over branch logits (the engine forms sum_k w_k * logits_k at aligned
 // target slots). Each reference formula is linear in the branch logits, so it is exactly such a sum:
-//   t2i / inpaint / outpaint: (1+s) c - s u                                   (§3.4)
-//   image-to-image:           c + st (c - u_text) + si (c - u_img)           (§4.1)
-//   understanding:            u + (cfg+1)(c - u) = (1+cfg) c - cfg u         (§5.2)
+//   t2i / inpaint / outpaint: (1+s) c - s u                                   (docs/model.md §3.4)
+//   image-to-image:           c + st (c - u_text) + si (c - u_img)           (docs/model.md §4.1)
+//   understanding:            u + (cfg+1)(c - u) = (1+cfg) c - cfg u         (docs/model.md §5.2)
 // A zero-scale branch contributes exactly nothing, so it is dropped rather than computed: guidance 0 means
 // one branch (K=1) and one forward per step.
 

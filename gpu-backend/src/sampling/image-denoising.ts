@@ -1,5 +1,5 @@
 // The masked-image denoising loop shared by text-to-image, inpainting/outpainting and image-to-image
-// (dimoo-model.md §3.4, §4.1): per step, sample a code for every masked cell from the guided logits, commit
+// (docs/model.md §3.4, §4.1): per step, sample a code for every masked cell from the guided logits, commit
 // them all, then re-mask the keep_n lowest-scoring ones. The tasks differ only in their rows: branch 0 is
 // the conditional row x itself; every other branch is `prefix + x[codeStart-2:]`, rebuilt from the current
 // x each step, so its target slots are the cond positions shifted by len(prefix) - (codeStart - 2).

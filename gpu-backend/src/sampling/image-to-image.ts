@@ -1,5 +1,5 @@
 // Image-to-image sampling: edit, control, subject-driven, dense prediction, multi-view (one input image) and
-// style transfer (content + style image), dimoo-model.md §4.1-4.2. Three branches per step:
+// style transfer (content + style image), docs/model.md §4.1-4.2. Three branches per step:
 //   cond         = P[:-1] + IMGs + P[-1:] + answer          weight 1 + st + si
 //   uncond_text  = Pu[:-1] + IMGs + Pu[-1:] + answer        weight -st   (dropped when st = 0)
 //   uncond_image = P + answer                               weight -si   (dropped when si = 0)

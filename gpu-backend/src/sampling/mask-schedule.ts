@@ -1,11 +1,11 @@
 // How many tokens each step commits.
 //
-// Image tasks: MaskGIT cosine schedule as the reference computes it (dimoo-model.md §3.3): after step s of T,
+// Image tasks: MaskGIT cosine schedule as the reference computes it (docs/model.md §3.3): after step s of T,
 // keep_n(s) = max(1, floor(N cos(pi/2 (s+1)/T))) cells stay masked (0 after the last step), but every step
 // commits at least one cell because the reference clamps k to M-1 (mask_by_random_topk). The reference
 // computes the ratio in float32; we emulate that (Math.fround at each float32 op) so integers match.
 //
-// Understanding: LLaDA's get_num_transfer_tokens (§5.2): a block's masks spread evenly over its steps,
+// Understanding: LLaDA's get_num_transfer_tokens (docs/model.md §5.2): a block's masks spread evenly over its steps,
 // the remainder going to the first steps.
 
 const HALF_PI_F32 = Math.fround(Math.PI * 0.5);

@@ -1,4 +1,4 @@
-// Max-Logit cache bookkeeping for text-to-image (dimoo-model.md §6): which steps run a full forward
+// Max-Logit cache bookkeeping for text-to-image (docs/model.md §6): which steps run a full forward
 // ("refresh"), and on cached steps which positions are recomputed (the compute_ratio fraction with the
 // lowest maximum image logit, chosen from the previous step's logits). Pure arithmetic; the engine owns the
 // K/V and logit caches themselves.

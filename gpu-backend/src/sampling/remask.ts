@@ -1,5 +1,5 @@
 // Which freshly sampled image cells go back to MASK after a step (the reference's mask_by_random_topk,
-// dimoo-model.md §3.4): every masked cell gets its sampled code, then the k lowest-scoring cells are masked
+// docs/model.md §3.4): every masked cell gets its sampled code, then the k lowest-scoring cells are masked
 // again, score = log(max(conf, 1e-20)) + temperature * Gumbel. The reference's strict "< cutoff" re-masks
 // exactly k only when scores are distinct; we sort by (score, position) so it is always exactly k and
 // independent of sort stability.

@@ -1,5 +1,5 @@
 // Text-to-image sampling, and inpainting/outpainting, which the reference runs through the same generator
-// (dimoo-model.md §3, §4.3): branches [cond, uncond = Pu + x[codeStart-2:]] with weights [1+s, -s].
+// (docs/model.md §3, §4.3): branches [cond, uncond = Pu + x[codeStart-2:]] with weights [1+s, -s].
 // For painting, the known cells start as their codes and never change; the schedule counts masked cells only.
 
 import { textToImageLayout, type Grid } from "../model/layout";

@@ -1,9 +1,9 @@
-// Image understanding: LLaDA's semi-autoregressive block diffusion (dimoo-model.md §5.2). The answer region
+// Image understanding: LLaDA's semi-autoregressive block diffusion (docs/model.md §5.2). The answer region
 // is split into blocks; each block gets steps/blocks steps, and each step commits the top-k most confident
 // sampled tokens among the masked positions up to the end of the current block (k from
 // get_num_transfer_tokens). Committed tokens are final.
 //
-// Beyond the reference (§5.4, inferred optimisation): we stop after a block that contains </answer>, PAD or
+// Beyond the reference (docs/model.md §5.4, inferred optimisation): we stop after a block that contains </answer>, PAD or
 // EOS, since training put only pads after </answer>; the answer is cut at the first such token. Steps that
 // commit nothing (k = 0, when a block has fewer masks than steps) are skipped: they cannot change anything.
 // CFG (cfg > 0): the uncond row is x with every position that was not MASK at the start set to MASK.

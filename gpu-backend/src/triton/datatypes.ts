@@ -1,5 +1,5 @@
 // Triton datatypes: the API strings, element sizes, the typed arrays that carry them in JavaScript, and the
-// mapping to the model-config enum (inference.DataType). Reference: triton-protocol.md sections 1.4-1.5.
+// mapping to the model-config enum (inference.DataType). Reference: docs/triton.md, "Wire format the client relies on".
 
 export const DATATYPES = [
   "BOOL",

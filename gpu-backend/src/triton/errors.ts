@@ -77,7 +77,7 @@ export function toTritonError(e: unknown, ctx: TritonErrorContext = {}): TritonE
 
 /**
  * Best-effort gRPC code for an in-band ModelStreamInfer error message, from Triton's fixed message texts
- * (triton-protocol.md 1.10). Falls back to UNKNOWN.
+ * (docs/triton.md, "Error codes"). Falls back to UNKNOWN.
  */
 export function codeForMessage(msg: string): number {
   if (/Request for unknown model: .*(is not found|has no available versions)/.test(msg)) return Status.NOT_FOUND;

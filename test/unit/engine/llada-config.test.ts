@@ -13,14 +13,14 @@ import {
 import { bf16BitsToF32, checkLladaWeights, f32ToBf16Bits, seededLladaWeights } from "../../../gpu-backend/src/engine/llada/weights";
 import { BOA, BOI, CODEBOOK_SIZE, EOA, EOI, IMAGE_OFFSET, MASK, NEWLINE, PAD, UNCONDITION, VOCAB_SIZE } from "../../../gpu-backend/src/model/tokens";
 
-const layout = JSON.parse(readFileSync("/work/shared/reference/checkpoint-layout.json", "utf8")).dimoo_llm as {
+const layout = JSON.parse(readFileSync(new URL("../../../docs/reference/checkpoint-layout.json", import.meta.url), "utf8")).dimoo_llm as {
   config_assumed: Record<string, unknown>;
   n_tensors: number;
   n_params: number;
   tensors: Array<{ name: string; shape: number[] }>;
 };
 
-/** The 41 keys create_model_config_from_pretrained_config reads (checkpoint-layout.md). */
+/** The 41 keys create_model_config_from_pretrained_config reads (docs/model.md §8.1). */
 const READ_KEYS = `d_model n_heads n_kv_heads n_layers mlp_ratio mlp_hidden_size activation_type block_type block_group_size alibi
 alibi_bias_max rope rope_full_precision flash_attention attention_dropout multi_query_attention attention_layer_norm
 residual_dropout embedding_dropout input_emb_norm layer_norm_type layer_norm_with_affine rms_norm_eps

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { chooseCropSize, floorTo16, generateCropSizeList, i2iCropSizes, mmuCropSizes, planCenterCrop, pyRound } from "../../../gpu-backend/src/model/crops";
 
-describe("crop size lists (§2.5, §10)", () => {
+describe("crop size lists (docs/model.md §2.5, §10)", () => {
   it("512 list: 49 sizes from (1024,256) to (256,1024), all within the patch budget", () => {
     const l = generateCropSizeList(256, 32);
     expect(l.length).toBe(49);

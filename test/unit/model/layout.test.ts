@@ -18,7 +18,7 @@ import { BOA, BOI, EOA, EOI, IMAGE_OFFSET, MASK, NEWLINE } from "../../../gpu-ba
 const P = [126080, 126340, 10, 11, 12, 126341, 126342, 20, 21, 126343];
 const PU = [126080, 126340, 10, 11, 12, 126341, 126342, 126351, 126343];
 
-describe("add_break_line and blocks (§2.4, §10)", () => {
+describe("add_break_line and blocks (docs/model.md §2.4, §10)", () => {
   it("newline after every row, the last included", () => {
     const [a, b, c, d, e, f] = [1, 2, 3, 4, 5, 6];
     expect(Array.from(addBreakLine([a, b, c, d, e, f], 2, 3, 99))).toEqual([a, b, c, 99, d, e, f, 99]);
@@ -49,7 +49,7 @@ describe("add_break_line and blocks (§2.4, §10)", () => {
   });
 });
 
-describe("text-to-image layout (§3.1)", () => {
+describe("text-to-image layout (docs/model.md §3.1)", () => {
   for (const [H, W, len] of [[1024, 1024, 4164], [768, 1536, 4660], [512, 512, 1060]] as const) {
     it(`${H}x${W}`, () => {
       const g = gridForPixels(H, W);
@@ -82,7 +82,7 @@ describe("text-to-image layout (§3.1)", () => {
   });
 });
 
-describe("image-to-image layout (§4.1, §4.2)", () => {
+describe("image-to-image layout (docs/model.md §4.1, §4.2)", () => {
   for (const [H, W, blockLen, answerLen] of [[1024, 1024, 4162, 4164], [768, 1536, 4658, 4660], [512, 512, 1058, 1060]] as const) {
     it(`lengths and code_start with a ${H}x${W} input and output`, () => {
       const g = gridForPixels(H, W);
@@ -123,7 +123,7 @@ describe("image-to-image layout (§4.1, §4.2)", () => {
   });
 });
 
-describe("understanding layout (§5.1)", () => {
+describe("understanding layout (docs/model.md §5.1)", () => {
   for (const [H, W, blockLen] of [[1024, 1024, 4162], [768, 1536, 4658], [512, 512, 1058]] as const) {
     it(`code_start with a ${H}x${W} image`, () => {
       const g = gridForPixels(H, W);

@@ -8,7 +8,7 @@ import {
   uncondPrompt,
 } from "../../../gpu-backend/src/model/prompts";
 
-describe("prompt templates (§1.4)", () => {
+describe("prompt templates (docs/model.md §1.4)", () => {
   it("text-to-image cond and uncond, no separators", () => {
     const p = textToImagePrompts("a cat");
     expect(p.cond).toBe("<system>Generate an image according to the text prompt.</system><user>a cat</user>");
@@ -27,7 +27,7 @@ describe("prompt templates (§1.4)", () => {
       ["openpose_dense", "Perform dense prediction on the given images.", "Generate a pose estimation map according to the image."],
       ["sam2mask_dense", "Perform dense prediction on the given images.", "Generate a sam2 mask according to the image."],
       ["weird_dense", "Perform dense prediction on the given images.", "Generate a dense map according to the image."],
-      // README's *_pred types fall through to the generic branch (reference bug kept for parity, §11).
+      // README's *_pred types fall through to the generic branch (reference bug kept for parity, docs/model.md §11).
       ["canny_pred", "Generate an image according to the prompt and image.", "add a hat"],
       ["something_else", "Generate an image according to the prompt and image.", "add a hat"],
     ];

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import * as T from "../../../gpu-backend/src/model/tokens";
 
-describe("token ids (§10)", () => {
+describe("token ids (docs/model.md §10)", () => {
   it("match the reference", () => {
     expect(T.MASK).toBe(126336);
     expect(T.NEWLINE).toBe(126084);

@@ -4,7 +4,7 @@ import { imageToImageGuidance, textToImageGuidance, understandingGuidance } from
 
 const combine = (w: Float32Array, logits: number[]) => logits.reduce((acc, l, i) => acc + w[i] * l, 0);
 
-describe("guidance weights (§10 CFG formulas)", () => {
+describe("guidance weights (docs/model.md §10 CFG formulas)", () => {
   it("t2i at cfg 4: 5c - 4u", () => {
     const g = textToImageGuidance(4);
     expect(g.roles).toEqual(["cond", "uncond"]);

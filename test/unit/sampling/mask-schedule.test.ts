@@ -7,7 +7,7 @@ const KEEP_4096_64 = [
   1659, 1567, 1474, 1379, 1284, 1189, 1092, 995, 897, 799, 700, 601, 501, 401, 301, 200, 100, 0,
 ];
 
-describe("cosine schedule (§3.3, §10)", () => {
+describe("cosine schedule (docs/model.md §3.3, §10)", () => {
   it("N=4096, T=64: every keep_n", () => {
     expect(maskSchedule(4096, 64)).toEqual(KEEP_4096_64);
     expect(Array.from({ length: 64 }, (_, s) => keepN(s, 4096, 64))).toEqual(KEEP_4096_64);
@@ -55,7 +55,7 @@ describe("cosine schedule (§3.3, §10)", () => {
   });
 });
 
-describe("LLaDA get_num_transfer_tokens (§10)", () => {
+describe("LLaDA get_num_transfer_tokens (docs/model.md §10)", () => {
   it("golden counts", () => {
     expect(numTransferTokens(32, 10)).toEqual([4, 4, 3, 3, 3, 3, 3, 3, 3, 3]);
     expect(numTransferTokens(32, 32)).toEqual(Array(32).fill(1));

@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import { InvalidArgument } from "../../../gpu-backend/src/model/errors";
 import { mlCacheRefreshSteps, quantileLinear, recomputeMask } from "../../../gpu-backend/src/sampling/ml-cache";
 
-describe("ML-Cache schedule (§6, §10)", () => {
+describe("ML-Cache schedule (docs/model.md §6, §10)", () => {
   it("T=64 with 0.9/0.3/5: 28 refresh steps, 36 cached", () => {
     const r = mlCacheRefreshSteps(64);
     const refresh = r.flatMap((x, s) => (x ? [s] : []));

@@ -11,7 +11,7 @@ import { contextLogits, P, PU, runToEnd, textToImage } from "./helpers";
 const base: TextToImageParams = { prompt: P, uncondPrompt: PU, grid: { h: 4, w: 6 }, cfgScale: 4, timesteps: 8, temperature: 1, seed: 1234n };
 
 /**
- * An independent transcription of the reference loop (dimoo-model.md §3.4) on plain arrays: it rebuilds the
+ * An independent transcription of the reference loop (docs/model.md §3.4) on plain arrays: it rebuilds the
  * uncond row as Pu + x[code_start-2:] and finds the masked positions itself, then uses the same engine math
  * and the same RNG counters. The sampler must agree with it exactly.
  */

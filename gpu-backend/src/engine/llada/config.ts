@@ -1,5 +1,5 @@
 // The LLaDA / Lumina-DiMOO transformer configuration: read from a Hugging Face `config.json` with the
-// builder rules of shared/reference/checkpoint-layout.md, the exact tensor names and shapes of
+// builder rules of docs/model.md §8, the exact tensor names and shapes of
 // `LLaDAForMultiModalGeneration.state_dict()`, and the tiny dev config (real vocabulary, tiny widths).
 
 import { CODEBOOK_SIZE, EOS, IMAGE_OFFSET, MASK, VOCAB_SIZE } from "../../model/tokens";

@@ -6,7 +6,7 @@
 //   image: codebook rows [126356, 134548) of the LM head, K-branch guidance, inverse-CDF sampling,
 //          per-branch max codebook logit;
 //   text:  the full vocabulary, guidance and sampling.
-// Maths (shared/reference/checkpoint-layout.md): RMSNorm eps 1e-5 in fp32, NeoX rotate-half RoPE theta
+// Maths (docs/model.md §8.3): RMSNorm eps 1e-5 in fp32, NeoX rotate-half RoPE theta
 // 500000 in fp32, bidirectional SDPA with scale 1/sqrt(hd), gated SiLU MLP, untied unscaled head.
 
 import { link, mkdir, rm, stat, symlink, copyFile } from "node:fs/promises";

@@ -1,7 +1,7 @@
 // trtexec: locating it, the command line for one engine (optimization profiles, precision, memory), and
 // running it with its output kept in a log file.
 //
-// Flags (shared/reference/triton-protocol.md §3.3):
+// Flags (docs/triton.md, "Building TensorRT engines"):
 //   --onnx=<file path>                   a path, so external data resolves beside the .onnx (no ../ allowed)
 //   --saveEngine=<repo>/<m>/1/model.plan
 //   --profile=i --minShapes --optShapes --maxShapes   one set per profile (`--profile` only with several)

@@ -1,5 +1,5 @@
 // The aMUSEd VQ-GAN configuration (diffusers `VQModel`) and its exact tensor names and shapes.
-// shared/reference/checkpoint-layout.md (VQ section) and checkpoint-layout.json list the 277 tensors of
+// docs/model.md §9 and docs/reference/checkpoint-layout.json list the 277 tensors of
 // the real checkpoint; `vqTensorShapes` reproduces that list, in the same order, for any config.
 
 export interface VqConfig {

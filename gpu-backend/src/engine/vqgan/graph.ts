@@ -2,7 +2,7 @@
 // initializer names. The I/O follows gpu-backend/src/engine/contract.ts:
 //   vq_encoder: pixels UINT8 [B,3,H,W] -> codes INT64 [B,H/16,W/16]
 //   vq_decoder: codes INT64 [B,h,w]    -> pixels UINT8 [B,3,16h,16w]
-// Maths (shared/reference/checkpoint-layout.md, VQ section): pixels u8/255 in [0,1]; GroupNorm eps 1e-6;
+// Maths (docs/model.md §9.3): pixels u8/255 in [0,1]; GroupNorm eps 1e-6;
 // downsample pads right/bottom then 3x3 stride 2; nearest 2x upsample + conv; argmin L2 quantiser;
 // output clip(0,1) then round(x*255) (round half to even, as numpy) and cast to uint8.
 //
