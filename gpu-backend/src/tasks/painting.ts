@@ -6,8 +6,8 @@ import { gridForPixels } from "../model/layout";
 import { countRegenerate, decodeMask, maskToGrid } from "../model/mask-grid";
 import { textToImagePrompts } from "../model/prompts";
 import { invalidArgument } from "../errors";
-import { initTextToImage } from "../sampling/text-to-image";
 import type { ImageFamily } from "./image-family";
+import { textToImageState } from "./text-to-image";
 
 export const painting: ImageFamily = {
   sizeField: "images[0]",
@@ -23,15 +23,5 @@ export const painting: ImageFamily = {
   },
   // The source image is not in the row: its codes fill the answer region's known cells.
   inputTokens: () => 0,
-  init: (spec, encoded) =>
-    initTextToImage({
-      prompt: spec.prompt,
-      uncondPrompt: spec.uncondPrompt,
-      grid: spec.grid,
-      known: spec.regenerate ? { codes: encoded[0].codes, regenerate: spec.regenerate } : undefined,
-      cfgScale: spec.params.guidanceScale,
-      timesteps: spec.params.steps,
-      temperature: spec.params.temperature,
-      seed: spec.params.seed,
-    }),
+  init: (spec, encoded) => textToImageState(spec, spec.regenerate && { codes: encoded[0].codes, regenerate: spec.regenerate }),
 };
