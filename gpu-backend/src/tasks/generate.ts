@@ -1,36 +1,19 @@
 // Image generation, every family: validate (shared checks, then the family's inputs), prepare (VQ-encode
 // the inputs, the family's sampler), preview and finish (VQ-decode, encode). The step batcher drives the
-// sampler in between. The families (text-to-image.ts, image-to-image.ts, painting.ts) hold what differs.
+// sampler in between. The families (text-to-image.ts, image-to-image.ts, painting.ts) hold what differs;
+// params.ts checks the request fields.
 import type { GenerateRequest } from "../../../proto/gen/dimoo/v1/dimoo_pb";
 import { vqDecodeImage, vqEncodeImage } from "../engine/vq";
-import type { VqRunner } from "../engine/runners";
 import { invalidArgument } from "../errors";
 import { decodeImage, encodeImage, encodePreview, type ImageFormat, type RgbImage } from "../model/image-codec";
 import { answerRegionLength, type ImageCodes } from "../model/layout";
-import type { Tokenizer } from "../model/tokenizer";
 import { DenoisingTask } from "./denoising-task";
-import type { ImageFamily, ImageSpec } from "./image-family";
-import { imageToImage } from "./image-to-image";
-import type { Limits } from "./limits";
-import { painting } from "./painting";
+import type { ImageSpec } from "./image-family";
 import { asInvalid } from "./invalid";
-import { validateGenerateParams, type TaskKind } from "./params";
-import type { EncodedImage, GeneratePipeline } from "./task";
-import { textToImage } from "./text-to-image";
+import { familyOf, validateGenerateParams } from "./params";
+import type { EncodedImage, GeneratePipeline, TaskDeps } from "./task";
 
-export interface TaskDeps {
-  tokenizer: Tokenizer;
-  vq: VqRunner;
-  limits: Limits;
-}
-
-export const MIME: Record<ImageFormat, string> = { png: "image/png", webp: "image/webp", jpeg: "image/jpeg" };
-
-function familyOf(kind: TaskKind): ImageFamily {
-  if (kind === "t2i") return textToImage;
-  if (kind === "inpaint" || kind === "outpaint") return painting;
-  return imageToImage;
-}
+const MIME: Record<ImageFormat, string> = { png: "image/png", webp: "image/webp", jpeg: "image/jpeg" };
 
 export function createGeneratePipeline(deps: TaskDeps): GeneratePipeline<ImageSpec, DenoisingTask> {
   const { tokenizer, vq, limits } = deps;

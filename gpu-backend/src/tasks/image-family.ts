@@ -1,14 +1,37 @@
-// What differs between the image task families (text-to-image, image-to-image, painting): their prompts,
-// how input images are prepared and which output grid they give, how many row tokens the inputs take, and
-// the sampler's first state. generate.ts does everything they share.
+// What differs between the image task families (text-to-image, image-to-image, painting): their request
+// fields (edit type, output size, input images, mask, guidance default), their prompts, how input images are
+// prepared and which output grid they give, how many row tokens the inputs take, and the sampler's first
+// state. params.ts and generate.ts do everything they share.
 import type { GenerateRequest } from "../../../proto/gen/dimoo/v1/dimoo_pb";
 import type { RgbImage } from "../model/image-codec";
 import type { Grid, ImageCodes } from "../model/layout";
 import type { PromptPair } from "../model/prompts";
 import type { ImageDenoisingState } from "../sampling/image-denoising";
 import type { Limits } from "./limits";
-import type { GenerateParams } from "./params";
 import type { GenerateSpec } from "./task";
+
+export type TaskKind = "t2i" | "edit" | "subject" | "control" | "dense" | "style" | "multiview" | "inpaint" | "outpaint";
+
+export interface GenerateParams {
+  kind: TaskKind;
+  /** The reference's edit_type string (prompt selection), e.g. "edit_add", "canny_control", "multi_view_left". */
+  editType: string;
+  prompt: string;
+  /** Text-to-image only; other tasks take their size from the input images. */
+  width: number;
+  height: number;
+  steps: number;
+  guidanceScale: number;
+  imageGuidanceScale: number;
+  temperature: number;
+  seed: bigint;
+  /** Input images needed by the task: 0, 1 or 2. */
+  imageCount: number;
+  needsMask: boolean;
+  format: "png" | "webp" | "jpeg";
+  quality: number;
+  previewEvery: number;
+}
 
 /** Prepared inputs of one request: the images the VQ encoder gets and the output grid. */
 export interface ImageInputs {
@@ -30,6 +53,16 @@ export interface ImageSpec extends GenerateSpec, ImageInputs {
 export interface ImageFamily {
   /** The request field an oversized output is blamed on. */
   readonly sizeField: string;
+  readonly needsMask: boolean;
+  /** Reference default of the text guidance scale. */
+  readonly defaultGuidance: number;
+  /** The reference's edit_type string for the request's (INVALID_ARGUMENT edit_type when unknown). */
+  editType(kind: TaskKind, raw: string): string;
+  promptRequired(kind: TaskKind): boolean;
+  /** Input images the kind takes: 0, 1 or 2. */
+  imageCount(kind: TaskKind): number;
+  /** The output size the request asks for, checked; 0x0 where the inputs decide it. */
+  requestedSize(req: GenerateRequest, limits: Limits): { width: number; height: number };
   prompts(p: GenerateParams): PromptPair;
   /** Prepares the decoded input images exactly as the reference does and picks the output grid. */
   inputs(decoded: RgbImage[], req: GenerateRequest, p: GenerateParams, limits: Limits): Promise<ImageInputs>;

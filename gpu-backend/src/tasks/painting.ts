@@ -11,6 +11,12 @@ import { textToImageState } from "./text-to-image";
 
 export const painting: ImageFamily = {
   sizeField: "images[0]",
+  needsMask: true,
+  defaultGuidance: 4.0,
+  editType: () => "",
+  promptRequired: () => true,
+  imageCount: () => 1,
+  requestedSize: () => ({ width: 0, height: 0 }),
   prompts: (p) => textToImagePrompts(p.prompt),
   async inputs(decoded, req, _p, limits) {
     const src = decoded[0];

@@ -5,6 +5,16 @@
 // own spec and task types, so the service hands each family back exactly what it produced, without casts.
 import type { GenerateRequest, UnderstandRequest } from "../../../proto/gen/dimoo/v1/dimoo_pb";
 import type { StepTask } from "../batcher/step-batcher";
+import type { VqRunner } from "../engine/runners";
+import type { Tokenizer } from "../model/tokenizer";
+import type { Limits } from "./limits";
+
+/** What the task families need from the host. */
+export interface TaskDeps {
+  tokenizer: Tokenizer;
+  vq: VqRunner;
+  limits: Limits;
+}
 
 export interface CallContext {
   requestId: string;

@@ -9,14 +9,47 @@ import { imageBlockLength } from "../model/layout";
 import { understandingPrompt } from "../model/prompts";
 import type { Tokenizer } from "../model/tokenizer";
 import { advanceUnderstand, answerTokens, initUnderstand, understandDone, understandInputs, type UnderstandState } from "../sampling/understand";
-import type { TaskDeps } from "./generate";
 import { asInvalid } from "./invalid";
-import { validateUnderstandParams, type UnderstandParams } from "./params";
-import type { TextTask, UnderstandPipeline, UnderstandSpec } from "./task";
+import type { Limits } from "./limits";
+import { checkImageBytes, finiteIn, randomSeed } from "./params";
+import type { TaskDeps, TextTask, UnderstandPipeline, UnderstandSpec } from "./task";
+
+/** Reference CLI defaults, capped by the host's answer limit. */
+const DEFAULT_ANSWER_TOKENS = 256;
+const DEFAULT_BLOCK_LENGTH = 32;
+
+/** An understanding request's parameters, checked, with defaults filled in. */
+export interface QuestionParams {
+  question: string;
+  maxTokens: number;
+  blockLength: number;
+  steps: number;
+  temperature: number;
+  guidanceScale: number;
+  seed: bigint;
+}
+
+export function validateUnderstandParams(req: UnderstandRequest, limits: Limits): QuestionParams {
+  if (req.question.trim().length === 0) throw invalidArgument("question", "question must not be empty");
+  if (req.images.length !== 1) throw invalidArgument(req.images.length === 0 ? "images[0]" : "images", "understanding takes exactly one image");
+  checkImageBytes(req.images, limits);
+  const maxTokens = req.maxTokens || Math.min(DEFAULT_ANSWER_TOKENS, limits.maxAnswerTokens);
+  if (maxTokens < 1 || maxTokens > limits.maxAnswerTokens) throw invalidArgument("max_tokens", `must be between 1 and ${limits.maxAnswerTokens}`);
+  const blockLength = req.blockLength || Math.min(DEFAULT_BLOCK_LENGTH, maxTokens);
+  if (blockLength < 1 || maxTokens % blockLength !== 0) throw invalidArgument("block_length", `must divide max_tokens (${maxTokens})`);
+  if (blockLength > limits.maxBlockLength) throw invalidArgument("block_length", `must be at most ${limits.maxBlockLength}`);
+  const blocks = maxTokens / blockLength;
+  const steps = req.steps || maxTokens;
+  if (steps % blocks !== 0) throw invalidArgument("steps", `must be a multiple of the block count (${blocks})`);
+  if (steps > Math.max(limits.maxSteps, limits.maxAnswerTokens)) throw invalidArgument("steps", "too many steps");
+  const temperature = finiteIn("temperature", req.temperature, 0, 10, 0);
+  const guidanceScale = finiteIn("guidance_scale", req.guidanceScale, 0, 50, 0);
+  return { question: req.question, maxTokens, blockLength, steps, temperature, guidanceScale, seed: req.seed ?? randomSeed() };
+}
 
 /** A validated understanding request. */
 export interface QuestionSpec extends UnderstandSpec {
-  params: UnderstandParams;
+  params: QuestionParams;
   prompt: number[];
   image: RgbImage;
 }

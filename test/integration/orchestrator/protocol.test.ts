@@ -9,7 +9,8 @@ import { startOrchestratorServer, type OrchestratorServer } from "../../../gpu-b
 import { OrchestratorMetrics, batcherMetricHooks } from "../../../gpu-backend/src/service/metrics";
 import { silentLogger } from "../../../gpu-backend/src/service/log";
 import { DEFAULT_LIMITS } from "../../../gpu-backend/src/tasks/limits";
-import { validateGenerateParams, validateUnderstandParams } from "../../../gpu-backend/src/tasks/params";
+import { validateGenerateParams } from "../../../gpu-backend/src/tasks/params";
+import { validateUnderstandParams } from "../../../gpu-backend/src/tasks/understand";
 import type { GeneratePipeline, GenerateSpec, ImageTask, TextTask, UnderstandPipeline, UnderstandSpec } from "../../../gpu-backend/src/tasks/task";
 import { fakeRunner, ToyTask } from "../../unit/batcher/fake-engine";
 import { auth, clientFor, collect, errorOf, FLAVOURS } from "./support";

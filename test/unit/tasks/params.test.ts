@@ -1,7 +1,8 @@
 import { describe, expect, it } from "vitest";
 import { create } from "@bufbuild/protobuf";
 import { GenerateRequestSchema, ImageFormat, Task, UnderstandRequestSchema } from "../../../proto/gen/dimoo/v1/dimoo_pb";
-import { validateGenerateParams, validateUnderstandParams } from "../../../gpu-backend/src/tasks/params";
+import { validateGenerateParams } from "../../../gpu-backend/src/tasks/params";
+import { validateUnderstandParams } from "../../../gpu-backend/src/tasks/understand";
 import { deadlineAt } from "../../../gpu-backend/src/service/deadline";
 import { DEFAULT_LIMITS } from "../../../gpu-backend/src/tasks/limits";
 import { OrchestratorError } from "../../../gpu-backend/src/errors";
