@@ -18,9 +18,9 @@ import {
   renderDevModelConfig,
   renderTrtModelConfig,
   type ModelName,
-} from "../../../gpu-backend/src/engine/repository/model-config";
-import { parseOnnxIO, readOnnxIO, type OnnxIO } from "../../../gpu-backend/src/engine/repository/onnx-io";
-import { parsePbtxt, pbOne, pbText, toPbtxt, type PbParsed } from "../../../gpu-backend/src/engine/repository/pbtxt";
+} from "../../../gpu-backend/src/builder/repository/model-config";
+import { parseOnnxIO, readOnnxIO, type OnnxIO } from "../../../gpu-backend/src/builder/repository/onnx-io";
+import { parsePbtxt, pbOne, pbText, toPbtxt, type PbParsed } from "../../../gpu-backend/src/builder/repository/pbtxt";
 import {
   DIMOO_8B_DIMS,
   estimateTransformerMemory,
@@ -31,11 +31,11 @@ import {
   vqEncoderProfile,
   VQ_DECODER_PROFILE_DEFAULTS,
   VQ_ENCODER_PROFILE_DEFAULTS,
-} from "../../../gpu-backend/src/engine/repository/profiles";
-import { shellCommand, trtexecArgs } from "../../../gpu-backend/src/engine/repository/trtexec";
-import { devVqConfig } from "../../../gpu-backend/src/engine/vqgan/config";
-import { buildVqDecoderGraph, buildVqEncoderGraph } from "../../../gpu-backend/src/engine/vqgan/graph";
-import { seededVqWeights } from "../../../gpu-backend/src/engine/vqgan/weights";
+} from "../../../gpu-backend/src/engine/profiles";
+import { shellCommand, trtexecArgs } from "../../../gpu-backend/src/builder/repository/trtexec";
+import { devVqConfig } from "../../../gpu-backend/src/builder/vqgan/config";
+import { buildVqDecoderGraph, buildVqEncoderGraph } from "../../../gpu-backend/src/builder/vqgan/graph";
+import { seededVqWeights } from "../../../gpu-backend/src/builder/vqgan/weights";
 
 const root = DEV_MODEL_REPOSITORY;
 const modelFile = (m: ModelName) => join(root, m, "1", "model.onnx");

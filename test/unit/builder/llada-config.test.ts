@@ -9,8 +9,8 @@ import {
   lladaParamCount,
   lladaTensorShapes,
   reconcileLladaConfig,
-} from "../../../gpu-backend/src/engine/llada/config";
-import { bf16BitsToF32, checkLladaWeights, f32ToBf16Bits, seededLladaWeights } from "../../../gpu-backend/src/engine/llada/weights";
+} from "../../../gpu-backend/src/builder/llada/config";
+import { bf16BitsToF32, checkLladaWeights, f32ToBf16Bits, seededLladaWeights } from "../../../gpu-backend/src/builder/llada/weights";
 import { BOA, BOI, CODEBOOK_SIZE, EOA, EOI, IMAGE_OFFSET, MASK, NEWLINE, PAD, UNCONDITION, VOCAB_SIZE } from "../../../gpu-backend/src/model/tokens";
 
 const layout = JSON.parse(readFileSync("/work/shared/reference/checkpoint-layout.json", "utf8")).dimoo_llm as {

@@ -18,7 +18,7 @@
 // at any resolution in range) fits it. The resolution range is per side (TensorRT cannot bound an area),
 // so its maximum decides the activation memory, allocated once (STATIC) at the profile maximum.
 
-import { TRANSFORMER_INPUTS, VQ_DECODER_INPUTS, VQ_ENCODER_INPUTS } from "../contract";
+import { TRANSFORMER_INPUTS, VQ_DECODER_INPUTS, VQ_ENCODER_INPUTS } from "./contract";
 
 export interface ShapeRange {
   min: number[];

@@ -12,7 +12,7 @@
 import { link, mkdir, rm, stat, symlink, copyFile } from "node:fs/promises";
 import { basename, join, resolve as resolvePath } from "node:path";
 import { performance } from "node:perf_hooks";
-import { TRANSFORMER_INPUTS, TRANSFORMER_MODEL, TRANSFORMER_OUTPUTS } from "../contract";
+import { TRANSFORMER_INPUTS, TRANSFORMER_MODEL, TRANSFORMER_OUTPUTS } from "../../engine/contract";
 import { GraphBuilder, isExternal, type OnnxDType, type TensorData } from "../onnx/graph-builder";
 import {
   attention,
