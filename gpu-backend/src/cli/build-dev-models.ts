@@ -81,6 +81,7 @@ const COMMON_SOURCES = [
   join(SRC, "engine/contract.ts"),
   join(SRC, "builder/safetensors.ts"),
   join(SRC, "builder/seeded-random.ts"),
+  join(SRC, "lib/numeric.ts"),
   join(SRC, "model/tokens.ts"),
   fileURLToPath(import.meta.url),
 ];
