@@ -18,7 +18,7 @@ import { BuildError, buildEngines, type BuildEnginesOptions } from "../../../gpu
 import { checkConfigAgainstOnnx, MODEL_NAMES, type ModelName } from "../../../gpu-backend/src/builder/repository/model-config";
 import { readOnnxIO } from "../../../gpu-backend/src/builder/repository/onnx-io";
 import { findExporter, loadTransformerModule, TRANSFORMER_DIR } from "../../../gpu-backend/src/builder/repository/optional-modules";
-import { parsePbtxt, pbOne } from "../../../gpu-backend/src/builder/repository/pbtxt";
+import { parsePbtxtFields, pbOne } from "../../../gpu-backend/src/triton/pbtxt";
 import { devVqConfig } from "../../../gpu-backend/src/builder/vqgan/config";
 import { buildVqEncoderGraph } from "../../../gpu-backend/src/builder/vqgan/graph";
 import { seededVqWeights, writeVqCheckpoint } from "../../../gpu-backend/src/builder/vqgan/weights";
@@ -71,7 +71,7 @@ const opts = (name: string, extra: Partial<BuildEnginesOptions> = {}): BuildEngi
 function expectRepository(out: string): void {
   for (const m of models) {
     const cfgText = readFileSync(join(out, m, "config.pbtxt"), "utf8");
-    const cfg = parsePbtxt(cfgText);
+    const cfg = parsePbtxtFields(cfgText);
     expect(pbOne(cfg, "platform")).toBe("tensorrt_plan");
     expect(existsSync(join(out, m, "1"))).toBe(true);
   }
@@ -93,7 +93,7 @@ describe("build:engines on a tiny synthetic checkpoint", () => {
     const script = readFileSync(join(onnxDir, "build-engines.sh"), "utf8");
     for (const m of models) {
       const io = await readOnnxIO(join(onnxDir, m, "model.onnx"));
-      expect(checkConfigAgainstOnnx(parsePbtxt(readFileSync(join(out, m, "config.pbtxt"), "utf8")), io)).toEqual([]);
+      expect(checkConfigAgainstOnnx(parsePbtxtFields(readFileSync(join(out, m, "config.pbtxt"), "utf8")), io)).toEqual([]);
       expect(script).toContain(`--saveEngine=${join(out, m, "1", "model.plan")}`);
       expect(existsSync(join(out, m, "1", "model.plan"))).toBe(false);
     }

@@ -23,7 +23,7 @@ import { readVqCheckpoint, vqWeightsFile, VQ_WEIGHTS_FILE } from "../vqgan/weigh
 import { checkConfigAgainstOnnx, MODEL_NAMES, renderTrtModelConfig, type ModelName } from "./model-config";
 import { readOnnxIO } from "./onnx-io";
 import { loadTransformerModule, type TransformerBuilder } from "./optional-modules";
-import { parsePbtxt } from "./pbtxt";
+import { parsePbtxtFields } from "../../triton/pbtxt";
 import {
   DIMOO_8B_DIMS,
   estimateTransformerMemory,
@@ -285,7 +285,7 @@ export async function buildEngines(o: BuildEnginesOptions): Promise<BuildEngines
   const bin = trtexec ?? "trtexec";
   for (const m of models) {
     const { text, warmupFiles, profiles } = renderTrtModelConfig(m, trtOpts);
-    const problems = checkConfigAgainstOnnx(parsePbtxt(text), await readOnnxIO(onnxPath(m)));
+    const problems = checkConfigAgainstOnnx(parsePbtxtFields(text), await readOnnxIO(onnxPath(m)));
     if (problems.length) throw new BuildError(`config.pbtxt does not match the ONNX graph: ${problems.join("; ")}`, 2);
     const modelDir = join(out, m);
     await mkdir(join(modelDir, "1"), { recursive: true });

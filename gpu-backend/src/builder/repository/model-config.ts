@@ -18,7 +18,8 @@ import {
   type TensorSpec,
 } from "../../engine/contract";
 import type { OnnxIO, OnnxValueInfo } from "./onnx-io";
-import { pbEnum, pbOne, pbText, toPbtxt, type PbMessage, type PbParsed } from "./pbtxt";
+import { pbEnum, pbOne, pbText, type PbParsed } from "../../triton/pbtxt";
+import { toPbtxt, type PbMessage } from "../../triton/pbtxt-writer";
 import {
   transformerProfiles,
   vqDecoderProfile,
