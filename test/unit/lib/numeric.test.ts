@@ -15,7 +15,6 @@ import {
 
 /** float32 values from their bit patterns. */
 const fromBits = (...bits: number[]) => new Float32Array(Uint32Array.from(bits).buffer);
-const bitsOf = (f: Float32Array) => Array.from(new Uint32Array(f.buffer, f.byteOffset, f.length));
 const isNaN16 = (h: number, expMask: number, mantMask: number) => (h & expMask) === expMask && (h & mantMask) !== 0;
 
 /** Decodes every 16-bit pattern and encodes it back: NaNs stay NaN, every other pattern comes back as it was. */
