@@ -20,11 +20,11 @@ import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from "node:fs/p
 import { dirname, join, relative, resolve } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { TRANSFORMER_MODEL, VQ_DECODER_MODEL, VQ_ENCODER_MODEL } from "../engine/contract";
-import { committedRepositoryFiles } from "../engine/repository/model-config";
-import { loadDevTokenizer, loadTransformerModule, missingTransformerExports, TOKENIZER_FILE, TRANSFORMER_DIR } from "../engine/repository/optional-modules";
-import { devVqConfig } from "../engine/vqgan/config";
-import { buildVqDecoderGraph, buildVqEncoderGraph } from "../engine/vqgan/graph";
-import { seededVqWeights } from "../engine/vqgan/weights";
+import { committedRepositoryFiles } from "../builder/repository/model-config";
+import { loadDevTokenizer, loadTransformerModule, missingTransformerExports, TOKENIZER_FILE, TRANSFORMER_DIR } from "../builder/repository/optional-modules";
+import { devVqConfig } from "../builder/vqgan/config";
+import { buildVqDecoderGraph, buildVqEncoderGraph } from "../builder/vqgan/graph";
+import { seededVqWeights } from "../builder/vqgan/weights";
 
 /** Bump to force regeneration without a source change. */
 export const DEV_MODELS_VERSION = "1";
@@ -77,13 +77,15 @@ async function hashSources(paths: string[], salt: string): Promise<string> {
 }
 
 const COMMON_SOURCES = [
-  join(SRC, "engine/onnx"),
+  join(SRC, "builder/onnx"),
   join(SRC, "engine/contract.ts"),
-  join(SRC, "engine/safetensors.ts"),
+  join(SRC, "builder/safetensors.ts"),
+  join(SRC, "builder/seeded-random.ts"),
+  join(SRC, "lib/numeric.ts"),
   join(SRC, "model/tokens.ts"),
   fileURLToPath(import.meta.url),
 ];
-const VQ_SOURCES = [join(SRC, "engine/vqgan"), ...COMMON_SOURCES];
+const VQ_SOURCES = [join(SRC, "builder/vqgan"), ...COMMON_SOURCES];
 
 // ---- lock ------------------------------------------------------------------------------------------
 

@@ -1,14 +1,14 @@
 // `npm run build:engines -- --checkpoint <HF Lumina-DiMOO dir> --out <repository dir>`: ONNX graphs from the
 // checkpoint, TensorRT plans from trtexec, config.pbtxt for Triton's tensorrt_plan models.
-// The pipeline lives in gpu-backend/src/engine/repository/build-engines.ts; model-repository/README.md
+// The pipeline lives in gpu-backend/src/builder/repository/build-engines.ts; model-repository/README.md
 // documents buckets, memory and serving.
 
 import { resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 import { parseArgs } from "node:util";
-import { MODEL_NAMES, type ModelName } from "../engine/repository/model-config";
-import { BuildError, buildEngines, type BuildEnginesResult } from "../engine/repository/build-engines";
-import { TRANSFORMER_BUCKETS, VQ_DECODER_PROFILE_DEFAULTS, VQ_ENCODER_PROFILE_DEFAULTS } from "../engine/repository/profiles";
+import { MODEL_NAMES, type ModelName } from "../builder/repository/model-config";
+import { BuildError, buildEngines, type BuildEnginesResult } from "../builder/repository/build-engines";
+import { TRANSFORMER_BUCKETS, VQ_DECODER_PROFILE_DEFAULTS, VQ_ENCODER_PROFILE_DEFAULTS } from "../engine/profiles";
 import { DEV_MODEL_REPOSITORY } from "./build-dev-models";
 
 export const USAGE = `usage: npm run build:engines -- --checkpoint <dir> --out <dir> [options]

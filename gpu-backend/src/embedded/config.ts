@@ -5,7 +5,7 @@
 import { datatypeOfConfig } from "../triton/datatypes";
 import type { ModelConfig, ModelInput, ModelOutput } from "../triton/model-config";
 import type { IOInfo } from "./executor";
-import { parseTextProto } from "./pbtxt";
+import { parseTextProto } from "../triton/pbtxt";
 
 export class ConfigError extends Error {
   override name = "ConfigError";

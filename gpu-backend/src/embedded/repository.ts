@@ -10,7 +10,7 @@ import type { ModelConfig } from "../triton/model-config";
 import { ConfigError, backendOf, completeFromModel, emptyModelConfig, identityIO, normalizeModelConfig, parseModelConfig } from "./config";
 import { IdentityExecutor, OrtWorkerPool, type Executor } from "./executor";
 import { ModelVersion } from "./model";
-import { PbtxtError } from "./pbtxt";
+import { PbtxtError } from "../triton/pbtxt";
 import { RpcError } from "./request";
 
 export interface ModelEntry {

@@ -2,7 +2,7 @@
 // (profiles.ts): rows, image requests and text requests for a row length L, and the
 // longest L any profile accepts. A call outside them would fail in TensorRT (no profile fits), so the
 // step batcher keeps every call inside, and validation refuses requests whose rows are longer than any profile.
-import { MAX_TEXT_REQUESTS, MAX_TEXT_TARGETS, maxImageRequests, TRANSFORMER_BUCKETS } from "./repository/profiles";
+import { MAX_TEXT_REQUESTS, MAX_TEXT_TARGETS, maxImageRequests, TRANSFORMER_BUCKETS } from "./profiles";
 
 export interface CallLimits {
   maxRows: number;

@@ -11,7 +11,8 @@
 //             when unpacking.
 //
 // Pure and allocation-light: int64 tensors are written through an Int32Array view of the same buffer
-// (little-endian low word + sign word), which is ~10x faster than BigInt conversion per element.
+// (lib/numeric.ts), which is ~10x faster than BigInt conversion per element.
+import { int64Words, writeInt64 } from "../lib/numeric";
 import type { StepInputs, StepMode, StepOutputs } from "./step";
 
 export interface ModeTensors {
@@ -62,11 +63,6 @@ export interface EngineOutputs {
 
 export class PackError extends Error {
   override name = "PackError";
-}
-
-function writeI64(view: Int32Array, index: number, value: number): void {
-  view[2 * index] = value | 0;
-  view[2 * index + 1] = value < 0 ? -1 : 0;
 }
 
 function checkInput(input: StepInputs, which: number): { k: number; m: number; longest: number } {
@@ -124,12 +120,12 @@ export function packStep(inputs: readonly StepInputs[], length: number): PackedC
   if (txtCount === 0) txtK = 1;
 
   const inputIds = new BigInt64Array(rows * length);
-  const ids32 = new Int32Array(inputIds.buffer);
+  const ids32 = int64Words(inputIds);
   const seqLens = new BigInt64Array(rows);
   const image = allocMode(imgCount, imgK, imgM);
   const text = allocMode(txtCount, txtK, txtM);
-  const img32 = new Int32Array(image.targets.buffer);
-  const txt32 = new Int32Array(text.targets.buffer);
+  const img32 = int64Words(image.targets);
+  const txt32 = int64Words(text.targets);
 
   const members: PackedMember[] = [];
   let row = 0;
@@ -160,8 +156,8 @@ export function packStep(inputs: readonly StepInputs[], length: number): PackedC
       const tgt = inp.targets[srcBranch];
       const rowOffset = (rowBase + srcBranch) * length;
       const base = (idx * K + b) * M;
-      for (let j = 0; j < m; j++) writeI64(t32, base + j, rowOffset + tgt[j]);
-      for (let j = m; j < M; j++) writeI64(t32, base + j, rowOffset); // ignored slot: position 0 of its own row
+      for (let j = 0; j < m; j++) writeInt64(t32, base + j, rowOffset + tgt[j]);
+      for (let j = m; j < M; j++) writeInt64(t32, base + j, rowOffset); // ignored slot: position 0 of its own row
       t.weights[idx * K + b] = b < k ? inp.weights[b] : 0;
     }
     t.uniforms.set(inp.uniforms, idx * M); // padded slots keep uniform 0
@@ -186,7 +182,7 @@ function allocMode(count: number, branches: number, slots: number): ModeTensors 
 function readTokens(src: EngineOutputs["imageTokens"], offset: number, n: number): Int32Array {
   const out = new Int32Array(n);
   if (src instanceof BigInt64Array) {
-    const v = new Int32Array(src.buffer, src.byteOffset, src.length * 2);
+    const v = int64Words(src);
     for (let j = 0; j < n; j++) out[j] = v[2 * (offset + j)];
   } else if (src instanceof Int32Array) {
     out.set(src.subarray(offset, offset + n));

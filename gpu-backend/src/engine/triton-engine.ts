@@ -14,6 +14,7 @@ import {
   VQ_ENCODER_MODEL,
   VQ_ENCODER_OUTPUTS,
 } from "../engine/contract";
+import { int32ToInt64, int64ToInt32 } from "../lib/numeric";
 import type { TritonClient } from "../triton";
 import { OrchestratorError } from "../errors";
 import type { EngineOutputs, PackedCall } from "./packer";
@@ -54,24 +55,6 @@ export function mapEngineError(err: unknown, model: string): OrchestratorError {
     default:
       return new OrchestratorError(Code.Internal, msg);
   }
-}
-
-function int32Of(data: BigInt64Array | Int32Array): Int32Array {
-  if (data instanceof Int32Array) return data;
-  const out = new Int32Array(data.length);
-  const v = new Int32Array(data.buffer, data.byteOffset, data.length * 2);
-  for (let i = 0; i < out.length; i++) out[i] = v[2 * i];
-  return out;
-}
-
-function int64Of(data: Int32Array): BigInt64Array {
-  const out = new BigInt64Array(data.length);
-  const v = new Int32Array(out.buffer);
-  for (let i = 0; i < data.length; i++) {
-    v[2 * i] = data[i];
-    v[2 * i + 1] = data[i] < 0 ? -1 : 0;
-  }
-  return out;
 }
 
 export class TritonEngine implements TransformerRunner, VqRunner, EngineHealth {
@@ -131,14 +114,14 @@ export class TritonEngine implements TransformerRunner, VqRunner, EngineHealth {
         signal,
         timeoutMs: this.opts.vqTimeoutMs,
       });
-      return int32Of(res.tensor(VQ_ENCODER_OUTPUTS.codes.name, "INT64").data);
+      return int64ToInt32(res.tensor(VQ_ENCODER_OUTPUTS.codes.name, "INT64").data);
     });
   }
 
   decode(codes: Int32Array, h: number, w: number, { requestId, signal }: EngineCallOptions): Promise<Uint8Array> {
     return this.timed(VQ_DECODER_MODEL, async () => {
       const res = await this.client.infer(VQ_DECODER_MODEL, {
-        inputs: { [VQ_DECODER_INPUTS.codes.name]: { datatype: "INT64", shape: [1, h, w], data: int64Of(codes) } },
+        inputs: { [VQ_DECODER_INPUTS.codes.name]: { datatype: "INT64", shape: [1, h, w], data: int32ToInt64(codes) } },
         outputs: [VQ_DECODER_OUTPUTS.pixels.name],
         requestId: `${requestId}/vq-decode`,
         signal,

@@ -1,6 +1,6 @@
 // Tensor codecs for Triton's raw contents: little-endian, row-major, no padding; BOOL one byte per element;
 // BYTES as (uint32 LE length, bytes) per element. Fixed-size types are sent and received as views of the
-// same memory (no per-element loops); only FP16/BF16 conversions and BYTES framing walk the elements.
+// same memory (no per-element loops); only FP16/BF16 conversions (lib/numeric.ts) and BYTES framing walk the elements.
 
 import {
   ELEMENT_SIZE,
@@ -12,6 +12,7 @@ import {
   type Tensor,
   type TensorDataMap,
 } from "./datatypes";
+import { bf16ToFloat32, float32ToBf16, float32ToFp16, fp16ToFloat32 } from "../lib/numeric";
 
 /** Whether this machine stores numbers little-endian (every platform Node ships on today). */
 export const HOST_LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
@@ -31,95 +32,6 @@ function toWireOrder(b: Uint8Array, elementSize: number): Uint8Array {
   else if (elementSize === 4) copy.swap32();
   else copy.swap64();
   return copy;
-}
-
-// ---- FP16 / BF16 ----------------------------------------------------------------------------------------
-
-const f32 = new Float32Array(1);
-const u32 = new Uint32Array(f32.buffer);
-
-function f32BitsToF16(u: number): number {
-  const sign = (u >>> 16) & 0x8000;
-  const exp = (u >>> 23) & 0xff;
-  let mant = u & 0x7fffff;
-  if (exp === 0xff) return sign | 0x7c00 | (mant !== 0 ? 0x200 | (mant >>> 13) : 0);
-  const e = exp - 127 + 15;
-  if (e >= 0x1f) return sign | 0x7c00;
-  if (e <= 0) {
-    if (e < -10) return sign;
-    mant |= 0x800000;
-    const shift = 14 - e;
-    let half = mant >>> shift;
-    const rem = mant & ((1 << shift) - 1);
-    const halfway = 1 << (shift - 1);
-    if (rem > halfway || (rem === halfway && (half & 1) !== 0)) half++;
-    return sign | half;
-  }
-  let half = (e << 10) | (mant >>> 13);
-  const rem = mant & 0x1fff;
-  if (rem > 0x1000 || (rem === 0x1000 && (half & 1) !== 0)) half++;
-  return sign | half;
-}
-
-let f16Table: Float32Array | undefined;
-function fp16Table(): Float32Array {
-  if (f16Table) return f16Table;
-  const t = new Float32Array(65536);
-  const bits = new Uint32Array(t.buffer);
-  for (let h = 0; h < 65536; h++) {
-    const sign = (h & 0x8000) << 16;
-    const exp = (h >>> 10) & 0x1f;
-    const mant = h & 0x3ff;
-    if (exp === 0) t[h] = (sign ? -1 : 1) * mant * 5.960464477539063e-8; // 2^-24
-    else if (exp === 0x1f) bits[h] = (sign | 0x7f800000 | (mant << 13)) >>> 0;
-    else bits[h] = (sign | ((exp + 112) << 23) | (mant << 13)) >>> 0;
-  }
-  f16Table = t;
-  return t;
-}
-
-/** float32 values to IEEE half bits, rounding to nearest even (overflow gives ±Inf, NaN stays NaN). */
-export function float32ToFp16(values: Float32Array | ArrayLike<number>): Uint16Array {
-  const out = new Uint16Array(values.length);
-  if (values instanceof Float32Array) {
-    const bits = new Uint32Array(values.buffer, values.byteOffset, values.length);
-    for (let i = 0; i < out.length; i++) out[i] = f32BitsToF16(bits[i]);
-  } else {
-    for (let i = 0; i < out.length; i++) {
-      f32[0] = values[i];
-      out[i] = f32BitsToF16(u32[0]);
-    }
-  }
-  return out;
-}
-
-/** IEEE half bits to float32 (exact). */
-export function fp16ToFloat32(bits: Uint16Array): Float32Array {
-  const t = fp16Table();
-  const out = new Float32Array(bits.length);
-  for (let i = 0; i < out.length; i++) out[i] = t[bits[i]];
-  return out;
-}
-
-/** float32 values to bfloat16 bits (upper half of the float32), rounding to nearest even; NaN stays NaN. */
-export function float32ToBf16(values: Float32Array | ArrayLike<number>): Uint16Array {
-  const src = values instanceof Float32Array ? values : Float32Array.from(values as ArrayLike<number>);
-  const bits = new Uint32Array(src.buffer, src.byteOffset, src.length);
-  const out = new Uint16Array(src.length);
-  for (let i = 0; i < out.length; i++) {
-    const u = bits[i];
-    if ((u & 0x7f800000) === 0x7f800000 && (u & 0x7fffff) !== 0) out[i] = (u >>> 16) | 0x40;
-    else out[i] = (u + 0x7fff + ((u >>> 16) & 1)) >>> 16;
-  }
-  return out;
-}
-
-/** bfloat16 bits to float32 (exact). */
-export function bf16ToFloat32(bits: Uint16Array): Float32Array {
-  const out = new Float32Array(bits.length);
-  const o = new Uint32Array(out.buffer);
-  for (let i = 0; i < bits.length; i++) o[i] = bits[i] << 16;
-  return out;
 }
 
 // ---- BYTES ----------------------------------------------------------------------------------------------

@@ -36,18 +36,8 @@ export {
   type Tensor,
   type TensorDataMap,
 } from "./datatypes";
-export {
-  bf16ToFloat32,
-  bytesToStrings,
-  decodeTensorData,
-  deserializeBytes,
-  encodeTensorData,
-  float32ToBf16,
-  float32ToFp16,
-  fp16ToFloat32,
-  serializeBytes,
-  toFloat32,
-} from "./codec";
+export { bytesToStrings, decodeTensorData, deserializeBytes, encodeTensorData, serializeBytes, toFloat32 } from "./codec";
+export { bf16ToFloat32, float32ToBf16, float32ToFp16, fp16ToFloat32 } from "../lib/numeric";
 export { Status, TritonError, codeForMessage, isTritonError, statusName, toTritonError } from "./errors";
 export type { ModelConfig, ModelInput, ModelOutput } from "./model-config";
 export { TRITON_MAX_MESSAGE_BYTES } from "./proto";

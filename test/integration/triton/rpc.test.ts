@@ -1,7 +1,8 @@
 // The Triton client against the embedded backend over real gRPC: every RPC, every datatype, large tensors,
 // zero-size tensors, external data and version layouts, and many calls in flight on one channel.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { bytesToStrings, float32ToBf16, fp16ToFloat32, float32ToFp16 } from "../../../gpu-backend/src/triton/codec";
+import { bytesToStrings } from "../../../gpu-backend/src/triton/codec";
+import { float32ToBf16, fp16ToFloat32, float32ToFp16 } from "../../../gpu-backend/src/lib/numeric";
 import { TritonClient, type InferResult } from "../../../gpu-backend/src/triton/client";
 import type { AnyTensor, DataType, InputTensor } from "../../../gpu-backend/src/triton/datatypes";
 import { Status, TritonError } from "../../../gpu-backend/src/triton/errors";

@@ -4,7 +4,7 @@
 import { mkdtemp, mkdir, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { GraphBuilder, ONNX_DTYPES, type OnnxDType } from "../../../gpu-backend/src/engine/onnx/graph-builder";
+import { GraphBuilder, ONNX_DTYPES, type OnnxDType } from "../../../gpu-backend/src/builder/onnx/graph-builder";
 import { start, type EmbeddedBackend, type StartOptions } from "../../../gpu-backend/src/embedded/server";
 import { TritonClient, type TritonClientOptions } from "../../../gpu-backend/src/triton/client";
 import type { DataType } from "../../../gpu-backend/src/triton/datatypes";

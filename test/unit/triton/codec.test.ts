@@ -1,17 +1,14 @@
 import { describe, expect, it } from "vitest";
 import {
-  bf16ToFloat32,
   bytesToStrings,
   decodeTensorData,
   deserializeBytes,
   encodeInputTensor,
   encodeTensorData,
-  float32ToBf16,
-  float32ToFp16,
-  fp16ToFloat32,
   serializeBytes,
   toFloat32,
 } from "../../../gpu-backend/src/triton/codec";
+import { bf16ToFloat32, float32ToBf16, float32ToFp16, fp16ToFloat32 } from "../../../gpu-backend/src/lib/numeric";
 import { configTypeOf, datatypeOfConfig, DATATYPES } from "../../../gpu-backend/src/triton/datatypes";
 import { encodeParameters, buildInferRequest, decodeInferResponse } from "../../../gpu-backend/src/triton/client";
 import { Status, TritonError, codeForMessage } from "../../../gpu-backend/src/triton/errors";

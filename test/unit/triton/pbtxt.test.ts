@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { completeFromModel, normalizeModelConfig, parseModelConfig } from "../../../gpu-backend/src/embedded/config";
-import { parsePbtxt, parseTextProto, PbtxtError } from "../../../gpu-backend/src/embedded/pbtxt";
+import { parsePbtxt, parseTextProto, PbtxtError } from "../../../gpu-backend/src/triton/pbtxt";
 import { parseVersion } from "../../../gpu-backend/src/embedded/repository";
 
 const VQ = `

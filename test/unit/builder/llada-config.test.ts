@@ -9,8 +9,9 @@ import {
   lladaParamCount,
   lladaTensorShapes,
   reconcileLladaConfig,
-} from "../../../gpu-backend/src/engine/llada/config";
-import { bf16BitsToF32, checkLladaWeights, f32ToBf16Bits, seededLladaWeights } from "../../../gpu-backend/src/engine/llada/weights";
+} from "../../../gpu-backend/src/builder/llada/config";
+import { checkLladaWeights, seededLladaWeights } from "../../../gpu-backend/src/builder/llada/weights";
+import { bf16ToFloat32, float32ToBf16 } from "../../../gpu-backend/src/lib/numeric";
 import { BOA, BOI, CODEBOOK_SIZE, EOA, EOI, IMAGE_OFFSET, MASK, NEWLINE, PAD, UNCONDITION, VOCAB_SIZE } from "../../../gpu-backend/src/model/tokens";
 
 const layout = JSON.parse(readFileSync(new URL("../../../docs/reference/checkpoint-layout.json", import.meta.url), "utf8")).dimoo_llm as {
@@ -103,7 +104,7 @@ describe("LLaDA weights", () => {
 
   it("converts to bf16 with round-to-nearest-even", () => {
     const x = Float32Array.from([1, 1 + 2 ** -8, 1 + 3 * 2 ** -8, -2.5, 1 + 2 ** -7 + 2 ** -9, 65504, Infinity, NaN]);
-    const back = bf16BitsToF32(f32ToBf16Bits(x));
+    const back = bf16ToFloat32(float32ToBf16(x));
     expect(Array.from(back.slice(0, 7))).toEqual([1, 1, 1 + 4 * 2 ** -8, -2.5, 1 + 2 ** -7, 65536, Infinity]);
     expect(Number.isNaN(back[7])).toBe(true);
   });

@@ -13,7 +13,7 @@
 // the lowest index (ArgMin select_last_index=0), as torch.argmin does; see reference.ts for the exactness
 // statement the tests check.
 
-import { VQ_DECODER_INPUTS, VQ_DECODER_OUTPUTS, VQ_ENCODER_INPUTS, VQ_ENCODER_OUTPUTS } from "../contract";
+import { VQ_DECODER_INPUTS, VQ_DECODER_OUTPUTS, VQ_ENCODER_INPUTS, VQ_ENCODER_OUTPUTS } from "../../engine/contract";
 import { GraphBuilder, type SaveOptions } from "../onnx/graph-builder";
 import { conv2d, downsample2D, groupNorm, resnetBlock2D, silu, upsample2D, type ParamFn } from "../onnx/ops-conv";
 import { validateVqConfig, vqLayout, type VqConfig } from "./config";

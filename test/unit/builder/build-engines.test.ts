@@ -1,7 +1,7 @@
 // The production build pipeline (`npm run build:engines`) on a tiny synthetic Hugging Face checkpoint with
 // the real tensor names: ONNX graphs, configs checked against them, warmup data, tokenizer and the trtexec
 // script; stopping before trtexec when it is absent; a fake trtexec for the TensorRT step; clear errors
-// for missing checkpoint files. The transformer part runs when its builder (gpu-backend/src/engine/llada)
+// for missing checkpoint files. The transformer part runs when its builder (gpu-backend/src/builder/llada)
 // exists.
 
 import { spawnSync } from "node:child_process";
@@ -14,14 +14,14 @@ import * as ort from "onnxruntime-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { REPO_ROOT } from "../../../gpu-backend/src/cli/build-dev-models";
 import { TRANSFORMER_MODEL, VQ_DECODER_MODEL, VQ_ENCODER_MODEL } from "../../../gpu-backend/src/engine/contract";
-import { BuildError, buildEngines, type BuildEnginesOptions } from "../../../gpu-backend/src/engine/repository/build-engines";
-import { checkConfigAgainstOnnx, MODEL_NAMES, type ModelName } from "../../../gpu-backend/src/engine/repository/model-config";
-import { readOnnxIO } from "../../../gpu-backend/src/engine/repository/onnx-io";
-import { findExporter, loadTransformerModule, TRANSFORMER_DIR } from "../../../gpu-backend/src/engine/repository/optional-modules";
-import { parsePbtxt, pbOne } from "../../../gpu-backend/src/engine/repository/pbtxt";
-import { devVqConfig } from "../../../gpu-backend/src/engine/vqgan/config";
-import { buildVqEncoderGraph } from "../../../gpu-backend/src/engine/vqgan/graph";
-import { seededVqWeights, writeVqCheckpoint } from "../../../gpu-backend/src/engine/vqgan/weights";
+import { BuildError, buildEngines, type BuildEnginesOptions } from "../../../gpu-backend/src/builder/repository/build-engines";
+import { checkConfigAgainstOnnx, MODEL_NAMES, type ModelName } from "../../../gpu-backend/src/builder/repository/model-config";
+import { readOnnxIO } from "../../../gpu-backend/src/builder/repository/onnx-io";
+import { findExporter, loadTransformerModule, TRANSFORMER_DIR } from "../../../gpu-backend/src/builder/repository/optional-modules";
+import { parsePbtxtFields, pbOne } from "../../../gpu-backend/src/triton/pbtxt";
+import { devVqConfig } from "../../../gpu-backend/src/builder/vqgan/config";
+import { buildVqEncoderGraph } from "../../../gpu-backend/src/builder/vqgan/graph";
+import { seededVqWeights, writeVqCheckpoint } from "../../../gpu-backend/src/builder/vqgan/weights";
 
 let work: string;
 let ckpt: string;
@@ -71,7 +71,7 @@ const opts = (name: string, extra: Partial<BuildEnginesOptions> = {}): BuildEngi
 function expectRepository(out: string): void {
   for (const m of models) {
     const cfgText = readFileSync(join(out, m, "config.pbtxt"), "utf8");
-    const cfg = parsePbtxt(cfgText);
+    const cfg = parsePbtxtFields(cfgText);
     expect(pbOne(cfg, "platform")).toBe("tensorrt_plan");
     expect(existsSync(join(out, m, "1"))).toBe(true);
   }
@@ -93,7 +93,7 @@ describe("build:engines on a tiny synthetic checkpoint", () => {
     const script = readFileSync(join(onnxDir, "build-engines.sh"), "utf8");
     for (const m of models) {
       const io = await readOnnxIO(join(onnxDir, m, "model.onnx"));
-      expect(checkConfigAgainstOnnx(parsePbtxt(readFileSync(join(out, m, "config.pbtxt"), "utf8")), io)).toEqual([]);
+      expect(checkConfigAgainstOnnx(parsePbtxtFields(readFileSync(join(out, m, "config.pbtxt"), "utf8")), io)).toEqual([]);
       expect(script).toContain(`--saveEngine=${join(out, m, "1", "model.plan")}`);
       expect(existsSync(join(out, m, "1", "model.plan"))).toBe(false);
     }

@@ -5,9 +5,12 @@
 import { existsSync } from "node:fs";
 import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
+import { bf16ToFloat32, float32ToBf16 } from "../../lib/numeric";
 import {
+  floatsFromTensorBytes,
   readCheckpointIndex,
   readTensorBytes,
+  tensorDataFromFloats,
   writeSafetensors,
   type SafetensorEntry,
   type SafetensorsDType,
@@ -47,8 +50,6 @@ export function isCheckpoint(w: LladaWeights | LladaCheckpoint): w is LladaCheck
 }
 
 // ---- deterministic random numbers -------------------------------------------------------------------
-
-
 
 /** Fills `out` with scale * N(0,1) (+ offset), Box-Muller over a per-name stream. */
 function fillNormal(out: Float32Array, seed: number, scale: number, offset = 0): void {
@@ -104,62 +105,15 @@ export function checkLladaWeights(cfg: LladaConfig, tensors: Map<string, { shape
   }
 }
 
-// ---- bf16 / fp16 ------------------------------------------------------------------------------------
-
-/** fp32 -> bf16 bit patterns, round to nearest even (as torch's .to(bfloat16)); NaN stays NaN. */
-export function f32ToBf16Bits(x: Float32Array): Uint16Array {
-  const u = new Uint32Array(x.buffer, x.byteOffset, x.length);
-  const out = new Uint16Array(x.length);
-  for (let i = 0; i < x.length; i++) {
-    const b = u[i];
-    if ((b & 0x7f800000) === 0x7f800000 && (b & 0x7fffff) !== 0) out[i] = ((b >>> 16) | 0x40) & 0xffff;
-    else out[i] = ((b + 0x7fff + ((b >>> 16) & 1)) >>> 16) & 0xffff;
-  }
-  return out;
-}
-
-export function bf16BitsToF32(bits: Uint16Array): Float32Array {
-  const out = new Float32Array(bits.length);
-  const u = new Uint32Array(out.buffer);
-  for (let i = 0; i < bits.length; i++) u[i] = bits[i] << 16;
-  return out;
-}
+// ---- bf16 ------------------------------------------------------------------------------------------
 
 /** The values after a round trip through bf16 (what a bf16 checkpoint of these weights holds). */
 export function roundToBf16(x: Float32Array): Float32Array {
-  return bf16BitsToF32(f32ToBf16Bits(x));
+  return bf16ToFloat32(float32ToBf16(x));
 }
 
 export function roundWeightsToBf16(w: LladaWeights): LladaWeights {
   return new Map([...w].map(([k, t]) => [k, { shape: t.shape, data: roundToBf16(t.data) }]));
-}
-
-function halfToFloat(h: number): number {
-  const s = h & 0x8000 ? -1 : 1;
-  const e = (h >> 10) & 0x1f;
-  const f = h & 0x3ff;
-  if (e === 0) return s * f * 2 ** -24;
-  if (e === 31) return f ? NaN : s * Infinity;
-  return s * (1 + f / 1024) * 2 ** (e - 15);
-}
-
-/** Decodes a tensor's little-endian bytes (F32, BF16, F16 or F64) to fp32. */
-export function bytesToF32(bytes: Uint8Array, dtype: SafetensorsDType): Float32Array {
-  const copy = new Uint8Array(bytes); // aligned
-  switch (dtype) {
-    case "F32":
-      return new Float32Array(copy.buffer, 0, copy.byteLength / 4);
-    case "BF16":
-      return bf16BitsToF32(new Uint16Array(copy.buffer, 0, copy.byteLength / 2));
-    case "F16": {
-      const h = new Uint16Array(copy.buffer, 0, copy.byteLength / 2);
-      return Float32Array.from(h, halfToFloat);
-    }
-    case "F64":
-      return Float32Array.from(new Float64Array(copy.buffer, 0, copy.byteLength / 8));
-    default:
-      throw new Error(`cannot read ${dtype} weights as floats`);
-  }
 }
 
 // ---- checkpoints -------------------------------------------------------------------------------------
@@ -195,7 +149,7 @@ export async function openLladaCheckpoint(dir: string, opts: { config?: LladaCon
 /** Loads every tensor of a (small) checkpoint as fp32, for the reference forward pass. */
 export async function loadLladaWeights(ckpt: LladaCheckpoint): Promise<LladaWeights> {
   const out: LladaWeights = new Map();
-  for (const [name, e] of ckpt.entries) out.set(name, { shape: [...e.shape], data: bytesToF32(await readTensorBytes(e), e.dtype) });
+  for (const [name, e] of ckpt.entries) out.set(name, { shape: [...e.shape], data: floatsFromTensorBytes(await readTensorBytes(e), e.dtype, name) });
   return out;
 }
 
@@ -238,7 +192,7 @@ export async function writeLladaCheckpoint(dir: string, cfg: LladaConfig, weight
     const tensors: Record<string, TensorToWrite> = {};
     for (const n of groups[i]) {
       const t = weights.get(n)!;
-      tensors[n] = { dtype, shape: t.shape, data: dtype === "F32" ? t.data : f32ToBf16Bits(t.data) };
+      tensors[n] = { dtype, shape: t.shape, data: tensorDataFromFloats(t.data, dtype) };
       weightMap[n] = file;
     }
     await writeSafetensors(join(dir, file), tensors, { format: "pt" });

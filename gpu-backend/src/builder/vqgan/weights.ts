@@ -7,8 +7,10 @@ import { existsSync } from "node:fs";
 import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import {
+  floatsFromTensorBytes,
   readSafetensorsHeader,
   readTensorBytes,
+  tensorDataFromFloats,
   writeSafetensors,
   type SafetensorsDType,
   type TensorToWrite,
@@ -26,8 +28,6 @@ export const VQ_WEIGHTS_FILE = "diffusion_pytorch_model.safetensors";
 const VQ_WEIGHTS_FILE_FP16 = "diffusion_pytorch_model.fp16.safetensors";
 
 // ---- deterministic random numbers -------------------------------------------------------------------
-
-
 
 function normals(n: number, seed: number): Float64Array {
   const u = mulberry32(seed);
@@ -97,82 +97,6 @@ export function checkVqWeights(cfg: VqConfig, names: Map<string, { shape: number
   }
 }
 
-// ---- dtype conversion ------------------------------------------------------------------------------
-
-function halfToFloat(h: number): number {
-  const s = h & 0x8000 ? -1 : 1;
-  const e = (h >> 10) & 0x1f;
-  const f = h & 0x3ff;
-  if (e === 0) return s * f * 2 ** -24;
-  if (e === 31) return f ? NaN : s * Infinity;
-  return s * (1 + f / 1024) * 2 ** (e - 15);
-}
-
-function toFloat32(bytes: Uint8Array, dtype: SafetensorsDType, name: string): Float32Array {
-  const copy = bytes.slice(); // aligned copy
-  switch (dtype) {
-    case "F32":
-      return new Float32Array(copy.buffer, 0, copy.byteLength / 4);
-    case "F16": {
-      const h = new Uint16Array(copy.buffer, 0, copy.byteLength / 2);
-      const out = new Float32Array(h.length);
-      for (let i = 0; i < h.length; i++) out[i] = halfToFloat(h[i]);
-      return out;
-    }
-    case "BF16": {
-      const h = new Uint16Array(copy.buffer, 0, copy.byteLength / 2);
-      const u = new Uint32Array(h.length);
-      for (let i = 0; i < h.length; i++) u[i] = h[i] << 16;
-      return new Float32Array(u.buffer);
-    }
-    case "F64":
-      return Float32Array.from(new Float64Array(copy.buffer, 0, copy.byteLength / 8));
-    default:
-      throw new Error(`${name}: dtype ${dtype} is not a float type`);
-  }
-}
-
-const f32Scratch = new Float32Array(1);
-const u32Scratch = new Uint32Array(f32Scratch.buffer);
-
-function floatToHalf(v: number): number {
-  f32Scratch[0] = v;
-  const x = u32Scratch[0];
-  const sign = (x >>> 16) & 0x8000;
-  let e = ((x >>> 23) & 0xff) - 127 + 15;
-  let m = x & 0x7fffff;
-  if (((x >>> 23) & 0xff) === 0xff) return sign | 0x7c00 | (m ? 0x200 : 0);
-  if (e >= 31) return sign | 0x7c00;
-  if (e <= 0) {
-    if (e < -10) return sign;
-    m |= 0x800000;
-    const shift = 14 - e;
-    let half = m >> shift;
-    const rem = m & ((1 << shift) - 1);
-    const mid = 1 << (shift - 1);
-    if (rem > mid || (rem === mid && half & 1)) half++;
-    return sign | half;
-  }
-  let half = (e << 10) | (m >> 13);
-  const rem = m & 0x1fff;
-  if (rem > 0x1000 || (rem === 0x1000 && half & 1)) half++;
-  return sign | half;
-}
-
-function fromFloat32(data: Float32Array, dtype: "F32" | "F16" | "BF16"): ArrayBufferView {
-  if (dtype === "F32") return data;
-  const out = new Uint16Array(data.length);
-  if (dtype === "F16") for (let i = 0; i < data.length; i++) out[i] = floatToHalf(data[i]);
-  else {
-    const u = new Uint32Array(data.buffer, data.byteOffset, data.length);
-    for (let i = 0; i < data.length; i++) {
-      const x = u[i];
-      out[i] = (x + 0x7fff + ((x >>> 16) & 1)) >>> 16; // round to nearest even
-    }
-  }
-  return out;
-}
-
 // ---- checkpoint I/O --------------------------------------------------------------------------------
 
 /** The weights file of a diffusers `vqvae/` folder, or null. */
@@ -194,7 +118,7 @@ export async function readVqCheckpoint(dir: string): Promise<{ config: VqConfig;
   const weights: VqWeights = new Map();
   for (const [name] of vqTensorShapes(config)) {
     const e = byName.get(name)!;
-    weights.set(name, { shape: [...e.shape], data: toFloat32(await readTensorBytes(e), e.dtype, name) });
+    weights.set(name, { shape: [...e.shape], data: floatsFromTensorBytes(await readTensorBytes(e), e.dtype, name) });
   }
   return { config, weights, dtype: entries[0]?.dtype ?? "F32" };
 }
@@ -210,7 +134,7 @@ export async function writeVqCheckpoint(
   const dtype = opts.dtype ?? "F32";
   await mkdir(dir, { recursive: true });
   const tensors: Record<string, TensorToWrite> = {};
-  for (const [name, t] of weights) tensors[name] = { dtype, shape: t.shape, data: fromFloat32(t.data, dtype) };
+  for (const [name, t] of weights) tensors[name] = { dtype, shape: t.shape, data: tensorDataFromFloats(t.data, dtype) };
   await writeSafetensors(join(dir, VQ_WEIGHTS_FILE), tensors, { format: "pt" });
   await writeFile(join(dir, "config.json"), JSON.stringify(vqConfigToDiffusers(config), null, 2) + "\n");
 }

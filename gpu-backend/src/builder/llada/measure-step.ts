@@ -2,7 +2,7 @@
 // model: the bytes that go in and come out (the tensors a Triton request/response carries) against the
 // logits a logits-returning engine would have to ship, and the CPU time of the dev model.
 //
-//   npx tsx gpu-backend/src/engine/llada/measure-step.ts [model.onnx]
+//   npx tsx gpu-backend/src/builder/llada/measure-step.ts [model.onnx]
 //
 // Without a path the dev transformer is built in memory (devTransformerConfig, seed 1).
 

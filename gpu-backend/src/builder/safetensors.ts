@@ -4,6 +4,7 @@
 
 import { open, readFile, readdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
+import { bf16ToFloat32, float32ToBf16, float32ToFp16, fp16ToFloat32 } from "../lib/numeric";
 
 export type SafetensorsDType = "F32" | "F16" | "BF16" | "I64" | "I32" | "U8" | "I8" | "F64" | "BOOL";
 
@@ -102,6 +103,29 @@ export async function writeSafetensors(file: string, tensors: Record<string, Ten
     pos += d.byteLength;
   }
   await writeFile(file, out);
+}
+
+/** A float tensor's little-endian bytes (F32, F16, BF16 or F64) as fp32, whatever dtype a checkpoint stores. */
+export function floatsFromTensorBytes(bytes: Uint8Array, dtype: SafetensorsDType, name: string): Float32Array {
+  const copy = bytes.slice(); // typed-array views need an aligned offset
+  switch (dtype) {
+    case "F32":
+      return new Float32Array(copy.buffer, 0, copy.byteLength / 4);
+    case "F16":
+      return fp16ToFloat32(new Uint16Array(copy.buffer, 0, copy.byteLength / 2));
+    case "BF16":
+      return bf16ToFloat32(new Uint16Array(copy.buffer, 0, copy.byteLength / 2));
+    case "F64":
+      return Float32Array.from(new Float64Array(copy.buffer, 0, copy.byteLength / 8));
+    default:
+      throw new Error(`${name}: dtype ${dtype} is not a float type`);
+  }
+}
+
+/** fp32 values as the data of an F32, F16 or BF16 tensor (round to nearest even, as torch's .to()). */
+export function tensorDataFromFloats(data: Float32Array, dtype: "F32" | "F16" | "BF16"): Float32Array | Uint16Array {
+  if (dtype === "F32") return data;
+  return dtype === "F16" ? float32ToFp16(data) : float32ToBf16(data);
 }
 
 /** Reads a small safetensors file fully (dev models and tests). */

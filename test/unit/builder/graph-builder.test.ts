@@ -3,8 +3,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import * as ort from "onnxruntime-node";
 import { describe, expect, it } from "vitest";
-import { GraphBuilder } from "../../../gpu-backend/src/engine/onnx/graph-builder";
-import { readSafetensorsHeader, writeSafetensors } from "../../../gpu-backend/src/engine/safetensors";
+import { GraphBuilder } from "../../../gpu-backend/src/builder/onnx/graph-builder";
+import { readSafetensorsHeader, writeSafetensors } from "../../../gpu-backend/src/builder/safetensors";
 
 function affine(): GraphBuilder {
   const g = new GraphBuilder("affine");

@@ -83,15 +83,10 @@ export class ProtoWriter {
   }
 
   packedInts(field: number, values: readonly (number | bigint)[]): void {
-    const inner = new ProtoWriter();
-    for (const v of values) inner.varint(v);
-    this.tag(field, 2);
-    this.varint(inner.length);
-    this.flushBuf();
-    for (const c of inner.finish()) {
-      this.chunks.push(c);
-      this.flushed += c.byteLength;
-    }
+    // A packed field is framed exactly like a nested message: tag, length, then the varints.
+    this.message(field, (w) => {
+      for (const v of values) w.varint(v);
+    });
   }
 
   packedFloats(field: number, values: readonly number[]): void {

@@ -1,5 +1,5 @@
 // Modules other engineers own that the build steps use once they exist: the transformer graph builder
-// (gpu-backend/src/engine/llada/) and the dev tokenizer (gpu-backend/src/model/dev-tokenizer.ts). They are
+// (gpu-backend/src/builder/llada/) and the dev tokenizer (gpu-backend/src/model/dev-tokenizer.ts). They are
 // found by reading the sources for the exported names and imported dynamically, so the dev-model
 // generator and build:engines work (and say what they skip) before those modules land.
 
@@ -9,11 +9,11 @@ import { dirname, join, resolve } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 
 const SRC = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
-export const TRANSFORMER_DIR = join(SRC, "engine/llada");
+export const TRANSFORMER_DIR = join(SRC, "builder/llada");
 export const TOKENIZER_FILE = join(SRC, "model/dev-tokenizer.ts");
 
 /**
- * What the builds use from the transformer graph builder (gpu-backend/src/engine/llada):
+ * What the builds use from the transformer graph builder (gpu-backend/src/builder/llada):
  * `buildTransformerModel({config?, weights, dtype: "fp32" | "bf16", outDir})` with weights either in memory
  * (`seededLladaWeights(config, seed)`) or a checkpoint opened in place (`openLladaCheckpoint(dir)`).
  */
@@ -49,7 +49,7 @@ export async function findExporter(path: string, names: string[]): Promise<strin
 }
 
 /**
- * The transformer builder's functions, wherever in gpu-backend/src/engine/llada/ they are exported; null
+ * The transformer builder's functions, wherever in gpu-backend/src/builder/llada/ they are exported; null
  * while any of them is missing. Import errors propagate (a broken module should fail loudly).
  */
 export async function loadTransformerModule(): Promise<TransformerBuilder | null> {

@@ -5,7 +5,7 @@
 // closest to the call's shapes among those listed in the instance group (all of them, see
 // model-config.ts). Each bucket bounds the rows R so that R * L stays near a 20 K token budget (an 8B
 // forward pass already saturates an H100 at a few thousand tokens; activation memory scales with R * L).
-// The orchestrator's scheduler must keep a call within one bucket's limits (exported below): rows <=
+// The orchestrator's step batcher must keep a call within one bucket's limits (exported below): rows <=
 // maxRows, L <= maxLen (12288 at most), image requests <= maxRows / 2, text requests <= 4.
 //
 //   bucket   L range     opt L   max rows  opt rows  typical traffic
@@ -18,7 +18,7 @@
 // at any resolution in range) fits it. The resolution range is per side (TensorRT cannot bound an area),
 // so its maximum decides the activation memory, allocated once (STATIC) at the profile maximum.
 
-import { TRANSFORMER_INPUTS, VQ_DECODER_INPUTS, VQ_ENCODER_INPUTS } from "../contract";
+import { TRANSFORMER_INPUTS, VQ_DECODER_INPUTS, VQ_ENCODER_INPUTS } from "./contract";
 
 export interface ShapeRange {
   min: number[];

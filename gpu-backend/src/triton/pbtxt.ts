@@ -1,6 +1,8 @@
-// Protobuf text format (what Triton's config.pbtxt is): a tokenizer and parser into a generic tree, and a
-// schema-driven conversion to a plain object using the protobufjs reflection of proto/triton, so repeated
-// vs. singular fields, maps, enums and 64-bit integers come out right. Supported: nested messages with
+// Protobuf text format (what Triton's config.pbtxt is), read by the embedded backend and by the repository
+// builder: a tokenizer and parser into a generic tree, a schema-driven conversion to a plain object using
+// the protobufjs reflection of proto/triton, so repeated vs. singular fields, maps, enums and 64-bit
+// integers come out right, and a schema-free field view for reading back configs we generate (the
+// writer is pbtxt-writer.ts). Supported: nested messages with
 // `{}` or `<>`, `field: value` and `field value` for messages, repeated fields as `[a, b]` lists and as
 // repeated entries, map fields as repeated `{ key: .. value: .. }` entries, enums by name or number,
 // single- and double-quoted strings with C and \u/\U escapes (adjacent strings concatenate), integers (decimal, hex,
@@ -8,7 +10,7 @@
 // optional `,`/`;` separators.
 
 import protobuf from "protobufjs";
-import { MODEL_CONFIG_PROTO } from "../triton/proto";
+import { MODEL_CONFIG_PROTO } from "./proto";
 
 export class PbtxtError extends Error {
   override name = "PbtxtError";
@@ -460,4 +462,64 @@ export function parseTextProto(text: string, typeName = "inference.ModelConfig")
   const type = modelConfigRoot().lookupType(typeName);
   const obj = convertMessage(type, parsePbtxt(text));
   return type.toObject(type.fromObject(obj), TO_OBJECT_OPTIONS);
+}
+
+// ---- schema-free field view -----------------------------------------------------------------------------
+
+/** An enum value, written bare (TYPE_INT64, KIND_GPU). */
+export interface PbEnum {
+  enum: string;
+}
+
+export const pbEnum = (name: string): PbEnum => ({ enum: name });
+
+export function isPbEnum(v: unknown): v is PbEnum {
+  return typeof v === "object" && v !== null && !Array.isArray(v) && typeof (v as PbEnum).enum === "string" && Object.keys(v).length === 1;
+}
+
+/** A message read without a schema: every field maps to the list of its occurrences. */
+export interface PbParsed {
+  [field: string]: Array<string | number | boolean | PbEnum | PbParsed>;
+}
+
+// Without a schema a bare identifier can only be told apart from a boolean by its spelling, so the
+// one-letter and numeric boolean forms the schema accepts stay enums or numbers here.
+function fieldValue(node: PbValueNode, field: string): string | number | boolean | PbEnum | PbParsed {
+  switch (node.kind) {
+    case "msg":
+      return pbFields(node);
+    case "str":
+      return node.value;
+    case "num":
+      return /^-?(\d+|0[xX][0-9a-fA-F]+)$/.test(node.value) ? parseInteger(node, field) : parseFloatValue(node, field);
+    case "ident":
+      if (node.value === "true" || node.value === "True") return true;
+      if (node.value === "false" || node.value === "False") return false;
+      return pbEnum(node.value);
+  }
+}
+
+/** The fields of a parsed message, in the order they first appear. */
+export function pbFields(msg: PbMessageNode): PbParsed {
+  const out: PbParsed = {};
+  for (const e of msg.entries) (out[e.name] ??= []).push(fieldValue(e.value, e.name));
+  return out;
+}
+
+/** Parses text format into the schema-free field view. */
+export function parsePbtxtFields(text: string): PbParsed {
+  return pbFields(parsePbtxt(text));
+}
+
+/** The single value of a field (throws when repeated), or undefined. */
+export function pbOne<T = string | number | boolean | PbEnum | PbParsed>(m: PbParsed, field: string): T | undefined {
+  const v = m[field];
+  if (!v || v.length === 0) return undefined;
+  if (v.length > 1) throw new Error(`pbtxt: field ${field} is repeated`);
+  return v[0] as T;
+}
+
+/** Enum name or scalar as text. */
+export function pbText(v: unknown): string {
+  return isPbEnum(v) ? v.enum : String(v);
 }

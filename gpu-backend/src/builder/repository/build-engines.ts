@@ -17,13 +17,13 @@ import { execFileSync } from "node:child_process";
 import { existsSync } from "node:fs";
 import { copyFile, mkdir, readdir, readFile, rm, stat, symlink, writeFile } from "node:fs/promises";
 import { dirname, isAbsolute, join, relative, resolve } from "node:path";
-import { TRANSFORMER_MODEL, VQ_DECODER_MODEL, VQ_ENCODER_MODEL } from "../contract";
+import { TRANSFORMER_MODEL, VQ_DECODER_MODEL, VQ_ENCODER_MODEL } from "../../engine/contract";
 import { buildVqDecoderGraph, buildVqEncoderGraph } from "../vqgan/graph";
 import { readVqCheckpoint, vqWeightsFile, VQ_WEIGHTS_FILE } from "../vqgan/weights";
 import { checkConfigAgainstOnnx, MODEL_NAMES, renderTrtModelConfig, type ModelName } from "./model-config";
 import { readOnnxIO } from "./onnx-io";
 import { loadTransformerModule, type TransformerBuilder } from "./optional-modules";
-import { parsePbtxt } from "./pbtxt";
+import { parsePbtxtFields } from "../../triton/pbtxt";
 import {
   DIMOO_8B_DIMS,
   estimateTransformerMemory,
@@ -35,7 +35,7 @@ import {
   VQ_ENCODER_PROFILE_DEFAULTS,
   type TransformerDims,
   type VqProfileOptions,
-} from "./profiles";
+} from "../../engine/profiles";
 import { findTrtexec, runTrtexec, shellCommand, trtexecArgs, TRTEXEC_FALLBACKS } from "./trtexec";
 
 export class BuildError extends Error {
@@ -69,7 +69,7 @@ export interface BuildEnginesOptions {
   env?: NodeJS.ProcessEnv;
   trtexecFallbacks?: readonly string[];
   log?: (msg: string) => void;
-  /** Loads the transformer graph builder (default: finds gpu-backend/src/engine/llada). */
+  /** Loads the transformer graph builder (default: finds gpu-backend/src/builder/llada). */
   loadTransformer?: () => Promise<TransformerBuilder | null>;
 }
 
@@ -205,7 +205,7 @@ export async function buildEngines(o: BuildEnginesOptions): Promise<BuildEngines
     transformer = await (o.loadTransformer ?? loadTransformerModule)();
     if (!transformer)
       throw new BuildError(
-        `the transformer graph builder (gpu-backend/src/engine/llada, buildTransformerModel) is not available; build the VQ engines alone with --models ${VQ_ENCODER_MODEL},${VQ_DECODER_MODEL}`,
+        `the transformer graph builder (gpu-backend/src/builder/llada, buildTransformerModel) is not available; build the VQ engines alone with --models ${VQ_ENCODER_MODEL},${VQ_DECODER_MODEL}`,
         2,
       );
   }
@@ -285,7 +285,7 @@ export async function buildEngines(o: BuildEnginesOptions): Promise<BuildEngines
   const bin = trtexec ?? "trtexec";
   for (const m of models) {
     const { text, warmupFiles, profiles } = renderTrtModelConfig(m, trtOpts);
-    const problems = checkConfigAgainstOnnx(parsePbtxt(text), await readOnnxIO(onnxPath(m)));
+    const problems = checkConfigAgainstOnnx(parsePbtxtFields(text), await readOnnxIO(onnxPath(m)));
     if (problems.length) throw new BuildError(`config.pbtxt does not match the ONNX graph: ${problems.join("; ")}`, 2);
     const modelDir = join(out, m);
     await mkdir(join(modelDir, "1"), { recursive: true });

@@ -2,7 +2,7 @@
 // contract.ts), independent of any runtime: `new ort.Tensor(t.type, t.data, t.dims)` makes an
 // onnxruntime feed, and the same arrays serve a Triton request.
 
-import { TRANSFORMER_INPUTS } from "../contract";
+import { TRANSFORMER_INPUTS } from "../../engine/contract";
 
 /** One mode's inputs (image_* or text_*), flat row-major arrays as in the contract. */
 export interface ModeInputs {

@@ -13,13 +13,13 @@
 import * as ort from "onnxruntime-node";
 import { beforeAll, describe, expect, it } from "vitest";
 import { TRANSFORMER_INPUTS, TRANSFORMER_OUTPUTS } from "../../../gpu-backend/src/engine/contract";
-import { callTensors, emptyMode, type ModeInputs, type TransformerCall } from "../../../gpu-backend/src/engine/llada/call";
-import { devTransformerConfig, type LladaConfig } from "../../../gpu-backend/src/engine/llada/config";
-import { buildTransformerGraph, DEBUG_OUTPUTS, memoryResolver } from "../../../gpu-backend/src/engine/llada/graph";
-import { transformerReference, type TransformerReferenceResult } from "../../../gpu-backend/src/engine/llada/reference";
-import { seededLladaWeights, type LladaWeights } from "../../../gpu-backend/src/engine/llada/weights";
+import { callTensors, emptyMode, type ModeInputs, type TransformerCall } from "../../../gpu-backend/src/builder/llada/call";
+import { devTransformerConfig, type LladaConfig } from "../../../gpu-backend/src/builder/llada/config";
+import { buildTransformerGraph, DEBUG_OUTPUTS, memoryResolver } from "../../../gpu-backend/src/builder/llada/graph";
+import { transformerReference, type TransformerReferenceResult } from "../../../gpu-backend/src/builder/llada/reference";
+import { seededLladaWeights, type LladaWeights } from "../../../gpu-backend/src/builder/llada/weights";
 import { CODEBOOK_SIZE, VOCAB_SIZE } from "../../../gpu-backend/src/model/tokens";
-import { mulberry32 } from "../../../gpu-backend/src/engine/seeded-random";
+import { mulberry32 } from "../../../gpu-backend/src/builder/seeded-random";
 
 const TOL = { hidden: 1e-4, logits: 2e-4, combined: 1e-3, confidence: 2e-5, margin: 1e-5, argmaxGap: 1e-4, padding: 1e-5 };
 

@@ -14,11 +14,11 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import * as ort from "onnxruntime-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { GraphBuilder } from "../../../gpu-backend/src/engine/onnx/graph-builder";
-import { AMUSED_VQ_CONFIG, devVqConfig, vqConfigFromDiffusers, vqConfigToDiffusers, vqParamCount, vqTensorShapes } from "../../../gpu-backend/src/engine/vqgan/config";
-import { addQuantizer, buildVqDecoderGraph, buildVqEncoderGraph } from "../../../gpu-backend/src/engine/vqgan/graph";
-import { nearestCodes, roundHalfEven, vqDecodeReference, vqEncodeReference, type Tensor4 } from "../../../gpu-backend/src/engine/vqgan/reference";
-import { readVqCheckpoint, seededVqWeights, writeVqCheckpoint, type VqWeights } from "../../../gpu-backend/src/engine/vqgan/weights";
+import { GraphBuilder } from "../../../gpu-backend/src/builder/onnx/graph-builder";
+import { AMUSED_VQ_CONFIG, devVqConfig, vqConfigFromDiffusers, vqConfigToDiffusers, vqParamCount, vqTensorShapes } from "../../../gpu-backend/src/builder/vqgan/config";
+import { addQuantizer, buildVqDecoderGraph, buildVqEncoderGraph } from "../../../gpu-backend/src/builder/vqgan/graph";
+import { nearestCodes, roundHalfEven, vqDecodeReference, vqEncodeReference, type Tensor4 } from "../../../gpu-backend/src/builder/vqgan/reference";
+import { readVqCheckpoint, seededVqWeights, writeVqCheckpoint, type VqWeights } from "../../../gpu-backend/src/builder/vqgan/weights";
 
 const cfg = devVqConfig();
 const weights = seededVqWeights(cfg, 1);

@@ -7,10 +7,10 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import * as ort from "onnxruntime-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { callTensors, emptyMode, type TransformerCall } from "../../../gpu-backend/src/engine/llada/call";
-import { devTransformerConfig, lladaNames, type LladaConfig } from "../../../gpu-backend/src/engine/llada/config";
-import { buildTransformerGraph, buildTransformerModel, CODEBOOK_HEAD, memoryResolver } from "../../../gpu-backend/src/engine/llada/graph";
-import { transformerReference } from "../../../gpu-backend/src/engine/llada/reference";
+import { callTensors, emptyMode, type TransformerCall } from "../../../gpu-backend/src/builder/llada/call";
+import { devTransformerConfig, lladaNames, type LladaConfig } from "../../../gpu-backend/src/builder/llada/config";
+import { buildTransformerGraph, buildTransformerModel, CODEBOOK_HEAD, memoryResolver } from "../../../gpu-backend/src/builder/llada/graph";
+import { transformerReference } from "../../../gpu-backend/src/builder/llada/reference";
 import {
   loadLladaWeights,
   openLladaCheckpoint,
@@ -18,8 +18,8 @@ import {
   seededLladaWeights,
   writeLladaCheckpoint,
   type LladaWeights,
-} from "../../../gpu-backend/src/engine/llada/weights";
-import { ONNX_DTYPES } from "../../../gpu-backend/src/engine/onnx/graph-builder";
+} from "../../../gpu-backend/src/builder/llada/weights";
+import { ONNX_DTYPES } from "../../../gpu-backend/src/builder/onnx/graph-builder";
 import { IMAGE_OFFSET } from "../../../gpu-backend/src/model/tokens";
 
 const cfg: LladaConfig = { ...devTransformerConfig(), nLayers: 2, maxPositions: 512 };

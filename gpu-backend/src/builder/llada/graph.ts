@@ -12,7 +12,7 @@
 import { link, mkdir, rm, stat, symlink, copyFile } from "node:fs/promises";
 import { basename, join, resolve as resolvePath } from "node:path";
 import { performance } from "node:perf_hooks";
-import { TRANSFORMER_INPUTS, TRANSFORMER_MODEL, TRANSFORMER_OUTPUTS } from "../contract";
+import { TRANSFORMER_INPUTS, TRANSFORMER_MODEL, TRANSFORMER_OUTPUTS } from "../../engine/contract";
 import { GraphBuilder, isExternal, type OnnxDType, type TensorData } from "../onnx/graph-builder";
 import {
   attention,
@@ -31,10 +31,11 @@ import {
   sliceRows,
   type ComputeDType,
 } from "../onnx/ops";
-import { readTensorBytes, type SafetensorEntry } from "../safetensors";
+import { float32ToBf16 } from "../../lib/numeric";
+import { floatsFromTensorBytes, readTensorBytes, type SafetensorEntry } from "../safetensors";
 import { CODEBOOK_SIZE, IMAGE_OFFSET } from "../../model/tokens";
 import { headDim, lladaNames, validateLladaConfig, type LladaConfig } from "./config";
-import { bytesToF32, checkLladaWeights, f32ToBf16Bits, isCheckpoint, type LladaCheckpoint, type LladaWeights } from "./weights";
+import { checkLladaWeights, isCheckpoint, type LladaCheckpoint, type LladaWeights } from "./weights";
 
 /** Name of the image head's initializer: rows [IMAGE_OFFSET, IMAGE_OFFSET+CODEBOOK_SIZE) of the LM head. */
 export const CODEBOOK_HEAD = `${lladaNames.head}[${IMAGE_OFFSET}:${IMAGE_OFFSET + CODEBOOK_SIZE}]`;
@@ -169,7 +170,7 @@ export function memoryResolver(weights: LladaWeights): TensorResolver {
     const t = weights.get(name);
     if (!t) throw new Error(`transformer graph: no weight ${name}`);
     const data = rowSlice(t.data, t.shape, rows);
-    return { dtype, dims: rowShape(t.shape, rows), data: dtype === "FLOAT" ? data : f32ToBf16Bits(data) };
+    return { dtype, dims: rowShape(t.shape, rows), data: dtype === "FLOAT" ? data : float32ToBf16(data) };
   };
 }
 
@@ -192,7 +193,7 @@ export function checkpointResolver(ckpt: LladaCheckpoint, location: (file: strin
     const f = converted.get(name);
     if (!f) throw new Error(`transformer graph: ${name} is ${e.dtype}, not ${ST_DTYPE[dtype]}, and was not converted`);
     const data = rowSlice(f, e.shape, rows);
-    return { dtype, dims: rowShape(e.shape, rows), data: dtype === "FLOAT" ? data : f32ToBf16Bits(data) };
+    return { dtype, dims: rowShape(e.shape, rows), data: dtype === "FLOAT" ? data : float32ToBf16(data) };
   };
 }
 
@@ -277,7 +278,7 @@ export async function buildTransformerModel(opts: BuildTransformerOptions): Prom
     checkLladaWeights(config, ckpt.entries, `transformer checkpoint ${ckpt.dir}`);
     const converted = new Map<string, Float32Array>();
     for (const [name, e] of ckpt.entries)
-      if (e.dtype !== ST_DTYPE[weightDtype]) converted.set(name, bytesToF32(await readTensorBytes(e), e.dtype));
+      if (e.dtype !== ST_DTYPE[weightDtype]) converted.set(name, floatsFromTensorBytes(await readTensorBytes(e), e.dtype, name));
     const base = checkpointResolver(ckpt, (file) => basename(file), converted);
     const files = new Map<string, SafetensorEntry>();
     resolver = (name, dtype, rows) => {

@@ -16,9 +16,10 @@ import {
   VQ_ENCODER_OUTPUTS,
   type ContractDType,
   type TensorSpec,
-} from "../contract";
+} from "../../engine/contract";
 import type { OnnxIO, OnnxValueInfo } from "./onnx-io";
-import { pbEnum, pbOne, pbText, toPbtxt, type PbMessage, type PbParsed } from "./pbtxt";
+import { pbEnum, pbOne, pbText, type PbParsed } from "../../triton/pbtxt";
+import { toPbtxt, type PbMessage } from "../../triton/pbtxt-writer";
 import {
   transformerProfiles,
   vqDecoderProfile,
@@ -27,7 +28,7 @@ import {
   VQ_ENCODER_PROFILE_DEFAULTS,
   type OptimizationProfile,
   type VqProfileOptions,
-} from "./profiles";
+} from "../../engine/profiles";
 
 export const MODEL_NAMES = [TRANSFORMER_MODEL, VQ_ENCODER_MODEL, VQ_DECODER_MODEL] as const;
 export type ModelName = (typeof MODEL_NAMES)[number];
@@ -75,7 +76,7 @@ function ioEntries(specs: TensorSpec[], batched: boolean): PbMessage[] {
 }
 
 const HEADER = (what: string) =>
-  `# ${what}\n# Generated from gpu-backend/src/engine/contract.ts by gpu-backend/src/engine/repository/model-config.ts;\n# do not edit by hand (test/unit/engine/build-repository.test.ts checks it is current).\n`;
+  `# ${what}\n# Generated from gpu-backend/src/engine/contract.ts by gpu-backend/src/builder/repository/model-config.ts;\n# do not edit by hand (test/unit/builder/build-repository.test.ts checks it is current).\n`;
 
 export function renderConfig(cfg: PbMessage, what: string): string {
   return `${HEADER(what)}${toPbtxt(cfg)}\n`;

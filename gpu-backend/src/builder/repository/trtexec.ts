@@ -17,7 +17,7 @@
 import { spawn } from "node:child_process";
 import { accessSync, constants, createWriteStream } from "node:fs";
 import { delimiter, join } from "node:path";
-import type { OptimizationProfile } from "./profiles";
+import type { OptimizationProfile } from "../../engine/profiles";
 
 export interface TrtexecOptions {
   workspaceMiB?: number;

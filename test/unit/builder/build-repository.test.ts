@@ -18,9 +18,10 @@ import {
   renderDevModelConfig,
   renderTrtModelConfig,
   type ModelName,
-} from "../../../gpu-backend/src/engine/repository/model-config";
-import { parseOnnxIO, readOnnxIO, type OnnxIO } from "../../../gpu-backend/src/engine/repository/onnx-io";
-import { parsePbtxt, pbOne, pbText, toPbtxt, type PbParsed } from "../../../gpu-backend/src/engine/repository/pbtxt";
+} from "../../../gpu-backend/src/builder/repository/model-config";
+import { parseOnnxIO, readOnnxIO, type OnnxIO } from "../../../gpu-backend/src/builder/repository/onnx-io";
+import { parsePbtxtFields, pbOne, pbText, type PbParsed } from "../../../gpu-backend/src/triton/pbtxt";
+import { toPbtxt } from "../../../gpu-backend/src/triton/pbtxt-writer";
 import {
   DIMOO_8B_DIMS,
   estimateTransformerMemory,
@@ -31,11 +32,11 @@ import {
   vqEncoderProfile,
   VQ_DECODER_PROFILE_DEFAULTS,
   VQ_ENCODER_PROFILE_DEFAULTS,
-} from "../../../gpu-backend/src/engine/repository/profiles";
-import { shellCommand, trtexecArgs } from "../../../gpu-backend/src/engine/repository/trtexec";
-import { devVqConfig } from "../../../gpu-backend/src/engine/vqgan/config";
-import { buildVqDecoderGraph, buildVqEncoderGraph } from "../../../gpu-backend/src/engine/vqgan/graph";
-import { seededVqWeights } from "../../../gpu-backend/src/engine/vqgan/weights";
+} from "../../../gpu-backend/src/engine/profiles";
+import { shellCommand, trtexecArgs } from "../../../gpu-backend/src/builder/repository/trtexec";
+import { devVqConfig } from "../../../gpu-backend/src/builder/vqgan/config";
+import { buildVqDecoderGraph, buildVqEncoderGraph } from "../../../gpu-backend/src/builder/vqgan/graph";
+import { seededVqWeights } from "../../../gpu-backend/src/builder/vqgan/weights";
 
 const root = DEV_MODEL_REPOSITORY;
 const modelFile = (m: ModelName) => join(root, m, "1", "model.onnx");
@@ -78,7 +79,7 @@ describe("committed model-repository files", () => {
   });
 
   it("the production transformer warmup reads seq_lens from committed int64 files", () => {
-    const cfg = parsePbtxt(readFileSync(join(root, TRANSFORMER_MODEL, "configs/tensorrt.pbtxt"), "utf8"));
+    const cfg = parsePbtxtFields(readFileSync(join(root, TRANSFORMER_MODEL, "configs/tensorrt.pbtxt"), "utf8"));
     const warmups = cfg.model_warmup as PbParsed[];
     expect(warmups).toHaveLength(TRANSFORMER_BUCKETS.length);
     for (const [i, w] of warmups.entries()) {
@@ -102,7 +103,7 @@ describe("config.pbtxt against the ONNX graphs", () => {
     expect(ours.inputs.map((v) => [v.name, v.dtype, v.dims.length])).toEqual(theirs.inputs.map((v) => [v.name, v.dtype, v.dims.length]));
     expect(ours.outputs.map((v) => [v.name, v.dtype])).toEqual(theirs.outputs.map((v) => [v.name, v.dtype]));
     for (const text of [readFileSync(join(root, m, "config.pbtxt"), "utf8"), renderTrtModelConfig(m).text]) {
-      const cfg = parsePbtxt(text);
+      const cfg = parsePbtxtFields(text);
       expect(pbOne(cfg, "name")).toBe(m);
       expect(checkConfigAgainstOnnx(cfg, ours)).toEqual([]);
       expect(checkConfigAgainstOnnx(cfg, theirs)).toEqual([]);
@@ -118,9 +119,9 @@ describe("config.pbtxt against the ONNX graphs", () => {
     const io = parseOnnxIO(g.toBytes());
     expect(io.inputs).toEqual([{ name: "pixels", dtype: "UINT8", dims: ["B", 3, "H", "W"] }]);
     expect(io.outputs).toEqual([{ name: "codes", dtype: "INT64", dims: ["B", "h", "w"] }]);
-    const ok = parsePbtxt(renderDevModelConfig(VQ_ENCODER_MODEL));
+    const ok = parsePbtxtFields(renderDevModelConfig(VQ_ENCODER_MODEL));
     expect(checkConfigAgainstOnnx(ok, io)).toEqual([]);
-    const bad = (edit: (s: string) => string) => checkConfigAgainstOnnx(parsePbtxt(edit(renderDevModelConfig(VQ_ENCODER_MODEL))), io).join("\n");
+    const bad = (edit: (s: string) => string) => checkConfigAgainstOnnx(parsePbtxtFields(edit(renderDevModelConfig(VQ_ENCODER_MODEL))), io).join("\n");
     expect(bad((s) => s.replace("TYPE_UINT8", "TYPE_FP32"))).toMatch(/pixels is TYPE_FP32 in the config but UINT8 in the graph/);
     expect(bad((s) => s.replace("dims: [ 3, -1, -1 ]", "dims: [ 4, -1, -1 ]"))).toMatch(/dim 1 is 4 in the config but 3/);
     expect(bad((s) => s.replace("dims: [ 3, -1, -1 ]", "dims: [ -1, -1, -1 ]"))).toMatch(/dim 1 is fixed \(3\) in the graph but -1/);
@@ -133,7 +134,7 @@ describe("config.pbtxt against the ONNX graphs", () => {
 describe("config.pbtxt text format", () => {
   it("round-trips messages, lists, enums and map entries", () => {
     const text = renderTrtModelConfig(VQ_DECODER_MODEL).text;
-    const p = parsePbtxt(text);
+    const p = parsePbtxtFields(text);
     expect(pbOne(p, "platform")).toBe("tensorrt_plan");
     expect(pbOne(p, "max_batch_size")).toBe(VQ_DECODER_PROFILE_DEFAULTS.maxBatch);
     const input = (p.input as PbParsed[])[0];
@@ -143,19 +144,19 @@ describe("config.pbtxt text format", () => {
     expect(pbOne(param, "key")).toBe("execution_context_allocation_strategy");
     expect(pbOne(pbOne<PbParsed>(param, "value")!, "string_value")).toBe("STATIC");
     const dev = devModelConfig(VQ_ENCODER_MODEL);
-    expect(parsePbtxt(toPbtxt(dev))).toEqual(parsePbtxt(renderDevModelConfig(VQ_ENCODER_MODEL)));
-    expect(parsePbtxt('a: "x\\"y" # comment\nb < c: 1 >, d: [1, 2]; e: true')).toEqual({ a: ['x"y'], b: [{ c: [1] }], d: [1, 2], e: [true] });
+    expect(parsePbtxtFields(toPbtxt(dev))).toEqual(parsePbtxtFields(renderDevModelConfig(VQ_ENCODER_MODEL)));
+    expect(parsePbtxtFields('a: "x\\"y" # comment\nb < c: 1 >, d: [1, 2]; e: true')).toEqual({ a: ['x"y'], b: [{ c: [1] }], d: [1, 2], e: [true] });
   });
 
   it("TensorRT configs: transformer unbatched over every profile, VQ dynamically batched", () => {
-    const t = parsePbtxt(renderTrtModelConfig(TRANSFORMER_MODEL).text);
+    const t = parsePbtxtFields(renderTrtModelConfig(TRANSFORMER_MODEL).text);
     expect(pbOne(t, "max_batch_size")).toBe(0);
     expect(t.dynamic_batching).toBeUndefined();
     const group = (t.instance_group as PbParsed[])[0];
     expect(pbText(pbOne(group, "kind"))).toBe("KIND_GPU");
     expect(group.profile).toEqual(TRANSFORMER_BUCKETS.map((_, i) => String(i)));
     for (const m of [VQ_ENCODER_MODEL, VQ_DECODER_MODEL] as const) {
-      const v = parsePbtxt(renderTrtModelConfig(m).text);
+      const v = parsePbtxtFields(renderTrtModelConfig(m).text);
       expect(pbOne(v, "max_batch_size")).toBeGreaterThan(1);
       expect(pbOne<PbParsed>(v, "dynamic_batching")).toBeDefined();
       expect((v.model_warmup as PbParsed[]).length).toBe(1);
