@@ -4,7 +4,7 @@ import { cors } from "hono/cors";
 import { secureHeaders } from "hono/secure-headers";
 import type { AppEnv, Env } from "./env";
 import { createRouter } from "./validation";
-import { notFoundHandler, onError } from "./errors";
+import { notFoundHandler, onError } from "./error-handler";
 import { LIMITS } from "./config";
 import { requestIdMiddleware } from "./middleware/request-id";
 import { limitBody } from "./middleware/body-limit";

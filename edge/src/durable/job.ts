@@ -4,17 +4,23 @@
 // outlives the client connection; the Account ledger row reserved at creation is committed on success and
 // released on failure or cancellation.
 import { DurableObject } from "cloudflare:workers";
-import type { Env } from "../env";
-import { OrchestratorPool } from "../backend/pool";
+import { OrchestratorPool, type OrchestratorBindings } from "../backend/pool";
 import { toApiError } from "../backend/errors";
 import { runImages, type ImageSpec } from "../services/images";
 import { runUnderstand, type UnderstandSpec } from "../services/understand";
-import { imagesResponseBase, storeImages, streamEvent, type StoredImage } from "../services/image-output";
+import { imagesResponseBase, storeImages, streamEvent, type ResultBindings, type StoredImage } from "../services/image-output";
 import { chatCompletion } from "../services/chat-output";
 import { signedFileUrl } from "../signed-urls";
 import { accountWebhookSecret, deliverWebhook } from "../webhooks";
 import { TTL } from "../config";
 import type { JobType } from "../schemas/jobs";
+import { accountStub, type AccountDO } from "./account";
+
+/** What the Job object uses: the orchestrators, the results bucket and signing secret, its account's object. */
+export type JobBindings = OrchestratorBindings & ResultBindings & { ACCOUNT: DurableObjectNamespace<AccountDO> };
+
+/** The Job object of `jobId`. */
+export const jobStub = (env: { JOB: DurableObjectNamespace<JobDO> }, jobId: string) => env.JOB.get(env.JOB.idFromName(jobId));
 
 export type JobStatus = "queued" | "running" | "succeeded" | "failed" | "canceled";
 const TERMINAL: JobStatus[] = ["succeeded", "failed", "canceled"];
@@ -75,11 +81,11 @@ CREATE TABLE IF NOT EXISTS events (seq INTEGER PRIMARY KEY AUTOINCREMENT, type T
 
 export type CancelResult = { ok: true; job: Record<string, unknown> } | { ok: false; reason: "not_found" | "not_cancelable"; status?: JobStatus };
 
-export class JobDO extends DurableObject<Env> {
+export class JobDO extends DurableObject<JobBindings> {
   private readonly sql: SqlStorage;
   private running?: AbortController;
 
-  constructor(ctx: DurableObjectState, env: Env) {
+  constructor(ctx: DurableObjectState, env: JobBindings) {
     super(ctx, env);
     this.sql = ctx.storage.sql;
     this.sql.exec(SCHEMA);
@@ -142,7 +148,7 @@ export class JobDO extends DurableObject<Env> {
   }
 
   private account(accountId: string) {
-    return this.env.ACCOUNT.get(this.env.ACCOUNT.idFromName(accountId));
+    return accountStub(this.env, accountId);
   }
 
   private finish(status: JobStatus, result: unknown, error: { message: string; type: string; code: string | null } | null): void {

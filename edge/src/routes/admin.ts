@@ -7,7 +7,7 @@ import { createRouter } from "../validation";
 import { AdminUsageQuery, KeyCreateBody, KeyCreated, KeyInfo, KeyPatchBody, PlanBody, PlanSchema } from "../schemas/admin";
 import { ErrorSchema } from "../schemas/common";
 import { createKey, getKey, listKeys, listPlans, revokeKey, setKeyPlan, upsertPlan, type KeyRecord } from "../keystore";
-import { accountStub } from "../middleware/rate-limit";
+import { accountStub } from "../durable/account";
 import { dayOf, milliToUnits } from "../metering";
 import type { Context } from "hono";
 

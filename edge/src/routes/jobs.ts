@@ -3,7 +3,6 @@
 // inputs go to R2, and the Job object runs the generation even if the client goes away.
 import { createRoute, z } from "@hono/zod-openapi";
 import { streamSSE } from "hono/streaming";
-import type { Env } from "../env";
 import { createRouter } from "../validation";
 import { Job, JobCreateRequest } from "../schemas/jobs";
 import { authErrors, ErrorSchema, workErrors } from "../schemas/common";
@@ -12,11 +11,9 @@ import { estimateImageMilli } from "../services/images";
 import { estimateUnderstandMilli } from "../services/understand";
 import { MeterSession, storeResponse } from "../services/meter";
 import { modelId } from "../services/specs";
-import { accountStub } from "../middleware/rate-limit";
 import { ApiError, notFound } from "../errors";
-import type { StoredSpec } from "../durable/job";
-
-export const jobStub = (env: Env, jobId: string) => env.JOB.get(env.JOB.idFromName(jobId));
+import { accountStub } from "../durable/account";
+import { jobStub, type StoredSpec } from "../durable/job";
 
 const JobId = z.object({ id: z.string().regex(/^job_[A-Za-z0-9]{8,64}$/, "not a job id").openapi({ param: { name: "id", in: "path" }, example: "job_7HcZ3..." }) });
 const jobNotFound = () => notFound("No such job", "job_not_found");

@@ -4,7 +4,7 @@ import { createRoute, z } from "@hono/zod-openapi";
 import { createRouter } from "../validation";
 import { UsageQuery, UsageResponse } from "../schemas/usage";
 import { authErrors } from "../schemas/common";
-import { accountStub } from "../middleware/rate-limit";
+import { accountStub } from "../durable/account";
 import { BILLING_UNIT, dayOf, milliToUnits } from "../metering";
 import { invalid } from "../errors";
 import { accountWebhookSecret } from "../webhooks";

@@ -1,6 +1,5 @@
 // Turns generated images into the public ImagesResponse: base64 inline, or stored in R2 and linked by
 // signed URLs; also the SSE event payloads (progress, partial_image, completed) of streamed requests.
-import type { Env } from "../env";
 import { toBase64 } from "../lib/encoding";
 import { signedFileUrl } from "../signed-urls";
 import { milliToUnits, BILLING_UNIT } from "../metering";
@@ -8,12 +7,18 @@ import type { GeneratedImage, ImageEvent, ImageRunResult, ImageSpec } from "./im
 
 export const resultKey = (accountId: string, jobId: string, index: number, format: string) => `results/${accountId}/${jobId}/${index}.${format === "jpeg" ? "jpg" : format}`;
 
+/** Where results are kept and how their links are signed (Job objects use this module too). */
+export interface ResultBindings {
+  RESULTS: R2Bucket;
+  SIGNING_SECRET?: string;
+}
+
 export interface StoredImage {
   key: string;
   seed: number;
 }
 
-export async function storeImages(env: Env, accountId: string, jobId: string, spec: ImageSpec, images: GeneratedImage[]): Promise<StoredImage[]> {
+export async function storeImages(env: ResultBindings, accountId: string, jobId: string, spec: ImageSpec, images: GeneratedImage[]): Promise<StoredImage[]> {
   return Promise.all(
     images.map(async (im) => {
       const key = resultKey(accountId, jobId, im.index, spec.outputFormat);
@@ -52,7 +57,7 @@ export function imagesResponseBase(spec: ImageSpec, run: ImageRunResult, created
 
 /** The full ImagesResponse, storing images in R2 when URLs are asked for. */
 export async function buildImagesResponse(
-  env: Env,
+  env: ResultBindings,
   origin: string,
   accountId: string,
   jobId: string,
