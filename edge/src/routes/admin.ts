@@ -101,7 +101,7 @@ admin.openapi(
     request: { params: KeyId },
     responses: { 200: { content: { "application/json": { schema: KeyInfo } }, description: "Revoked key" }, 404: err("No such key"), ...adminErrors },
   }),
-  async (c) => revoke(c, c.req.valid("param").id) as never,
+  async (c) => revoke(c, c.req.valid("param").id),
 );
 
 admin.openapi(
@@ -114,7 +114,7 @@ admin.openapi(
     request: { params: KeyId },
     responses: { 200: { content: { "application/json": { schema: KeyInfo } }, description: "Revoked key" }, 404: err("No such key"), ...adminErrors },
   }),
-  async (c) => revoke(c, c.req.valid("param").id) as never,
+  async (c) => revoke(c, c.req.valid("param").id),
 );
 
 admin.openapi(

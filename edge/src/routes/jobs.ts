@@ -9,10 +9,9 @@ import { authErrors, ErrorSchema, workErrors } from "../schemas/common";
 import { readJobRequest } from "../services/requests";
 import { estimateImageMilli } from "../services/images";
 import { estimateUnderstandMilli } from "../services/understand";
-import { MeterSession, storeResponse } from "../services/meter";
+import { acceptedJob } from "../services/metered-response";
 import { modelId } from "../services/specs";
 import { ApiError, notFound } from "../errors";
-import { accountStub } from "../durable/account";
 import { jobStub, type StoredSpec } from "../durable/job";
 
 const JobId = z.object({ id: z.string().regex(/^job_[A-Za-z0-9]{8,64}$/, "not a job id").openapi({ param: { name: "id", in: "path" }, example: "job_7HcZ3..." }) });
@@ -35,11 +34,9 @@ jobs.openAPIRegistry.registerPath({
 jobs.post("/v1/jobs", async (c) => {
   const req = await readJobRequest(c);
   const p = c.get("principal");
-  const estimate = req.type === "chat_completion" ? estimateUnderstandMilli(req.spec) : estimateImageMilli(req.spec);
-  const meter = await MeterSession.open(c, req.type, estimate);
-  const jobId = meter.jobId;
+  const estimateMilli = req.type === "chat_completion" ? estimateUnderstandMilli(req.spec) : estimateImageMilli(req.spec);
   const origin = new URL(c.req.url).origin;
-  try {
+  return acceptedJob(c, { task: req.type, estimateMilli }, async (jobId) => {
     const inputs = await Promise.all(
       req.spec.images.map(async (bytes, i) => {
         const key = `jobs/${p.accountId}/${jobId}/input-${i}`;
@@ -61,16 +58,8 @@ jobs.post("/v1/jobs", async (c) => {
       work = { type: req.type, spec, inputs, maskKey };
     }
     const job = await jobStub(c.env, jobId).create({ id: jobId, accountId: p.accountId, keyId: p.keyId, origin, requestId: c.get("requestId"), webhookUrl: req.webhookUrl, work });
-    const body = JSON.stringify(job);
-    if (meter.idempotent) {
-      const ref = await storeResponse(c.env, p.accountId, jobId, { status: 202, contentType: "application/json", body });
-      await accountStub(c.env, p.accountId).attachResponse(jobId, ref, 202);
-    }
-    return c.body(body, 202, { "content-type": "application/json", location: `${origin}/v1/jobs/${jobId}` });
-  } catch (e) {
-    await meter.release("job creation failed");
-    throw e;
-  }
+    return { job, location: `${origin}/v1/jobs/${jobId}` };
+  });
 });
 
 const getRoute = createRoute({
@@ -119,7 +108,7 @@ jobs.openapi(eventsRoute, async (c) => {
       await sse.sleep(batch.events.length ? 50 : 250);
       batch = await stub.events(accountId, after);
     }
-  }) as never;
+  });
 });
 
 const cancelRoute = createRoute({
