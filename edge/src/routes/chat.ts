@@ -14,7 +14,7 @@ import { OrchestratorPool } from "../backend/pool";
 
 const route = createRoute({
   method: "post",
-  path: "/v1/chat/completions",
+  path: "/chat/completions",
   tags: ["chat"],
   summary: "Answer questions about images (captioning, VQA)",
   description: "With stream: true the response is text/event-stream of chat.completion.chunk objects, ending with data: [DONE].",

@@ -25,7 +25,7 @@ const imagesAnswer = (description: string) => ({
 
 const generationsRoute = createRoute({
   method: "post",
-  path: "/v1/images/generations",
+  path: "/images/generations",
   tags: ["images"],
   summary: "Create images from a prompt",
   description: sseNote.replaceAll("<prefix>", "image_generation"),
@@ -78,7 +78,7 @@ images.openapi(generationsRoute, async (c) => {
 // Registered by hand: multipart and JSON bodies are read by services/requests.ts, not the route's validator.
 images.openAPIRegistry.registerPath({
   method: "post",
-  path: "/v1/images/edits",
+  path: "/images/edits",
   tags: ["images"],
   summary: "Edit images: edit, subject, control, dense, style, multiview, inpaint, outpaint",
   description: `${sseNote.replaceAll("<prefix>", "image_edit")} JSON bodies (images as data: or https URLs) are accepted too.`,
@@ -87,7 +87,7 @@ images.openAPIRegistry.registerPath({
   responses: { 200: imagesAnswer("Edited images (or an SSE stream)"), ...workErrors },
 });
 
-images.post("/v1/images/edits", async (c) => {
+images.post("/images/edits", async (c) => {
   const req = await readEditRequest(c);
   return respondImages(c, req.spec, req.responseFormat, req.stream);
 });

@@ -22,7 +22,7 @@ export const jobs = createRouter();
 
 jobs.openAPIRegistry.registerPath({
   method: "post",
-  path: "/v1/jobs",
+  path: "/jobs",
   tags: ["jobs"],
   summary: "Start an async generation, edit or understanding job",
   description: "Answers 202 at once; the job runs even if the client disconnects. Results are kept in R2 and served by signed, expiring URLs. With webhook_url, the final job object is POSTed, signed per Standard Webhooks (secret: GET /v1/webhooks/secret).",
@@ -31,7 +31,7 @@ jobs.openAPIRegistry.registerPath({
   responses: { 202: { content: { "application/json": { schema: Job } }, description: "Job accepted" }, ...workErrors },
 });
 
-jobs.post("/v1/jobs", async (c) => {
+jobs.post("/jobs", async (c) => {
   const req = await readJobRequest(c);
   const p = c.get("principal");
   const estimateMilli = req.type === "chat_completion" ? estimateUnderstandMilli(req.spec) : estimateImageMilli(req.spec);
@@ -64,7 +64,7 @@ jobs.post("/v1/jobs", async (c) => {
 
 const getRoute = createRoute({
   method: "get",
-  path: "/v1/jobs/{id}",
+  path: "/jobs/{id}",
   tags: ["jobs"],
   summary: "Job status and result",
   security: [{ ApiKey: [] }],
@@ -81,7 +81,7 @@ jobs.openapi(getRoute, async (c) => {
 
 const eventsRoute = createRoute({
   method: "get",
-  path: "/v1/jobs/{id}/events",
+  path: "/jobs/{id}/events",
   tags: ["jobs"],
   summary: "Job events as Server-Sent Events",
   description: "job.queued, job.running, <type>.progress, <type>.partial_image, job.succeeded | job.failed | job.canceled; each with an id (resume with Last-Event-ID). The stream ends after the final event.",
@@ -113,7 +113,7 @@ jobs.openapi(eventsRoute, async (c) => {
 
 const cancelRoute = createRoute({
   method: "post",
-  path: "/v1/jobs/{id}/cancel",
+  path: "/jobs/{id}/cancel",
   tags: ["jobs"],
   summary: "Cancel a queued or running job (nothing is charged)",
   security: [{ ApiKey: [] }],
