@@ -103,7 +103,7 @@ export async function meteredResponse<R, B>(c: Context<AppEnv>, request: Metered
       body = await reservation.settle(async () => {
         const result = await work.run(c.req.raw.signal);
         const value = await work.body(result);
-        return { value, usage: work.usage(result), response: { status: 200, contentType: "application/json", body: JSON.stringify(value) } };
+        return { value, usage: work.usage(result), response: { status: 200, contentType: "application/json", body: () => JSON.stringify(value) } };
       });
     } catch (e) {
       throw toApiError(e);
@@ -129,7 +129,7 @@ export async function meteredResponse<R, B>(c: Context<AppEnv>, request: Metered
         const final = await reservation.settle(async () => {
           const result = await work.run(signal, emit);
           const value = await work.stream.final(result);
-          return { value, usage: work.usage(result), response: { status: 200, contentType: "text/event-stream", body: sseText([...live, ...value]) } };
+          return { value, usage: work.usage(result), response: { status: 200, contentType: "text/event-stream", body: () => sseText([...live, ...value]) } };
         }, signal);
         for (const e of final) await write(e);
       } catch (e) {
@@ -152,7 +152,7 @@ export async function acceptedJob(
   try {
     const { job, location } = await create(reservation.jobId);
     const body = JSON.stringify(job);
-    await reservation.keepResponse({ status: 202, contentType: "application/json", body });
+    await reservation.keepResponse({ status: 202, contentType: "application/json", body: () => body });
     return c.body(body, 202, { "content-type": "application/json", location });
   } catch (e) {
     await reservation.release("job creation failed");

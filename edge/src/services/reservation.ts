@@ -19,11 +19,11 @@ export interface Usage {
   steps: number;
 }
 
-/** A response kept for idempotent replays. */
+/** A response kept for idempotent replays; the body is only serialized when it is stored. */
 export interface StoredResponse {
   status: number;
   contentType: string;
-  body: string;
+  body: () => string;
 }
 
 export type Refusal = Exclude<ReserveResult, { ok: true }>;
@@ -72,7 +72,7 @@ export class Reservation {
 
   private async store(r: StoredResponse): Promise<string> {
     const key = idempotencyObjectKey(this.accountId, this.jobId);
-    await this.env.RESULTS.put(key, r.body, { httpMetadata: { contentType: r.contentType }, customMetadata: { job_id: this.jobId, status: String(r.status) } });
+    await this.env.RESULTS.put(key, r.body(), { httpMetadata: { contentType: r.contentType }, customMetadata: { job_id: this.jobId, status: String(r.status) } });
     return key;
   }
 
