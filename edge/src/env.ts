@@ -1,11 +1,14 @@
-// Typed bindings of the edge Worker (wrangler.toml) and the per-request variables set by middleware.
-import type { AccountDO } from "./durable/account";
-import type { JobDO } from "./durable/job";
-import type { Principal } from "./middleware/auth";
-import type { IdempotencyContext } from "./middleware/idempotency";
+// Typed bindings of the edge Worker (wrangler.toml) and the per-request variables set by middleware. The
+// Durable Objects declare the bindings they use themselves (AccountBindings, JobBindings) and Env extends
+// them, so the compiler checks the Worker provides what they need while nothing they import reaches back
+// here: every import in this file is a type and none of those modules imports env.ts.
+import type { AccountBindings, AccountDO } from "./durable/account";
+import type { JobBindings, JobDO } from "./durable/job";
+import type { Principal } from "./principal";
+import type { IdempotencyContext } from "./idempotency-context";
 import type { UsageEvent } from "./metering";
 
-export interface Env {
+export interface Env extends AccountBindings, JobBindings {
   /** keys, plans and the usage-event table fed by the queue consumer */
   DB: D1Database;
   /** one object per account: rate (GCRA), concurrency slots, unit quota, usage ledger, idempotency */

@@ -1,9 +1,7 @@
 // Errors in OpenAI's shape {"error":{"message","type","param","code"}}: the ApiError class thrown anywhere
-// in the edge, the constructors for common cases, and the app-wide onError / notFound handlers.
-import type { Context } from "hono";
-import { HTTPException } from "hono/http-exception";
+// in the edge (request handlers and Durable Objects alike) and the constructors for common cases. Turning
+// them into responses is error-handler.ts's job, so this module stays free of request typing.
 import type { ContentfulStatusCode } from "hono/utils/http-status";
-import type { AppEnv } from "./env";
 
 export type ErrorType =
   | "invalid_request_error"
@@ -34,7 +32,6 @@ export class ApiError extends Error {
   body(): ErrorBody {
     return { error: { message: this.message, type: this.type, param: this.param, code: this.code } };
   }
-
 }
 
 export const invalid = (message: string, param: string | null = null, code: string | null = "invalid_value") =>
@@ -50,29 +47,4 @@ export class ReplayResponse extends Error {
   constructor(readonly response: Response) {
     super("idempotent replay");
   }
-}
-
-/** app.onError: ApiError as is, HTTPException (validators, body limit) mapped, anything else a 500. */
-export function onError(err: Error, c: Context<AppEnv>): Response {
-  const requestId = c.get("requestId");
-  if (err instanceof ReplayResponse) return err.response;
-  let api: ApiError;
-  if (err instanceof ApiError) api = err;
-  else if (err instanceof HTTPException) {
-    const status = err.status as ContentfulStatusCode;
-    if (status === 413) api = new ApiError(413, "invalid_request_error", "Request body too large", "request_too_large");
-    else if (status === 415) api = new ApiError(415, "invalid_request_error", "Unsupported Content-Type; send application/json", "unsupported_media_type");
-    else if (status === 401) api = new ApiError(401, "authentication_error", err.message || "Unauthorized", "invalid_api_key");
-    else api = new ApiError(status, status >= 500 ? "server_error" : "invalid_request_error", err.message || "Bad request", status === 400 ? "invalid_request" : null);
-  } else {
-    // Never log request bodies, prompts, images or keys: the request id and the error are enough.
-    console.error(JSON.stringify({ level: "error", requestId, error: String(err?.stack ?? err) }));
-    api = new ApiError(500, "server_error", "The server had an error while processing your request.", "internal_error");
-  }
-  // c.json keeps the headers set earlier with c.header() (x-request-id, rate-limit fields) and adds ours.
-  return c.json(api.body(), api.status, api.headers);
-}
-
-export function notFoundHandler(c: Context<AppEnv>): Response {
-  return onError(notFound(`Unknown route ${c.req.method} ${new URL(c.req.url).pathname}`, "unknown_url"), c);
 }

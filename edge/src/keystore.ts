@@ -7,17 +7,7 @@ import { checkKeyFormat, generateKey, keyDigest, keyStart, type KeyMode } from "
 import { newId } from "./lib/ids";
 import { TTL } from "./config";
 import { ApiError, invalid, notFound } from "./errors";
-
-export interface Plan {
-  id: string;
-  name: string;
-  rpm: number;
-  burst: number;
-  concurrency: number;
-  monthly_units: number;
-  max_pixels: number;
-  max_steps: number;
-}
+import type { Plan } from "./plan";
 
 export interface KeyRecord {
   id: string;

@@ -5,7 +5,7 @@
 // image, n fan-outs add up); understanding counts the input images x answer steps. Amounts are kept as
 // integer milli-MPS so sums never drift. Events leave as CloudEvents with the job id as `id`, so OpenMeter
 // (dedupe on source+id) and Stripe meter events (identifier = id) drop redeliveries.
-export const BILLING_UNIT = "megapixel_step";
+export const BILLING_UNIT = "megapixel_step" as const;
 export const EVENT_SOURCE = "dimoo-edge";
 export const EVENT_TYPE = "com.dimoo.usage.v1";
 

@@ -8,7 +8,6 @@ import type { MessageInitShape } from "@bufbuild/protobuf";
 import type { GenerateEvent, GenerateRequestSchema, HealthResponse, UnderstandEvent, UnderstandRequestSchema } from "../../../proto/gen/dimoo/v1/dimoo_pb";
 import { TTL } from "../config";
 import { unavailable } from "../errors";
-import type { Env } from "../env";
 import { isFailoverable, retryAfterSeconds, toApiError } from "./errors";
 import { createDimooClient, type DimooClient, type FetchFn } from "./transport";
 
@@ -25,6 +24,13 @@ interface HostState {
 const hosts = new Map<string, HostState>();
 const clients = new Map<string, DimooClient>();
 
+/** The bindings the pool reads (Durable Objects use it too, so it names them instead of importing Env). */
+export interface OrchestratorBindings {
+  /** comma-separated orchestrator base URLs (Connect protocol) */
+  ORCHESTRATOR_URLS: string;
+  ORCHESTRATOR_TOKEN?: string;
+}
+
 export interface CallOptions {
   signal?: AbortSignal;
   timeoutMs?: number;
@@ -37,7 +43,7 @@ export class OrchestratorPool {
     private readonly fetchFn?: FetchFn,
   ) {}
 
-  static fromEnv(env: Pick<Env, "ORCHESTRATOR_URLS" | "ORCHESTRATOR_TOKEN">, fetchFn?: FetchFn): OrchestratorPool {
+  static fromEnv(env: OrchestratorBindings, fetchFn?: FetchFn): OrchestratorPool {
     const urls = (env.ORCHESTRATOR_URLS ?? "")
       .split(",")
       .map((u) => u.trim().replace(/\/+$/, ""))

@@ -4,10 +4,17 @@
 // row is also the idempotency record (job id = hash(account, Idempotency-Key)) and the usage outbox is the
 // write-ahead log for the Queue: committed usage is enqueued until the send succeeds (alarm retries).
 import { DurableObject } from "cloudflare:workers";
-import type { Env } from "../env";
 import { gcra, type GcraResult } from "./gcra";
 import { dayOf, monthOf, usageEvent, type UsageEvent, type UsageTask } from "../metering";
 import { TTL } from "../config";
+
+/** The one binding the Account object uses: the usage queue its outbox feeds. */
+export interface AccountBindings {
+  USAGE_QUEUE: Queue<UsageEvent>;
+}
+
+/** The Account object of `accountId` (one per account, wherever the request lands). */
+export const accountStub = (env: { ACCOUNT: DurableObjectNamespace<AccountDO> }, accountId: string) => env.ACCOUNT.get(env.ACCOUNT.idFromName(accountId));
 
 export interface RateLimits {
   rpm: number;
@@ -101,10 +108,10 @@ CREATE INDEX IF NOT EXISTS ledger_month ON ledger(month, status);
 CREATE TABLE IF NOT EXISTS outbox (job_id TEXT PRIMARY KEY, event TEXT NOT NULL, attempts INTEGER NOT NULL DEFAULT 0, next_ms INTEGER NOT NULL);
 `;
 
-export class AccountDO extends DurableObject<Env> {
+export class AccountDO extends DurableObject<AccountBindings> {
   private readonly sql: SqlStorage;
 
-  constructor(ctx: DurableObjectState, env: Env) {
+  constructor(ctx: DurableObjectState, env: AccountBindings) {
     super(ctx, env);
     this.sql = ctx.storage.sql;
     this.sql.exec(SCHEMA);

@@ -1,20 +1,26 @@
 // Job Durable Object (one per async job, SQLite-backed): state machine queued -> running -> succeeded |
 // failed | canceled, an append-only event log (for GET /v1/jobs/{id}/events), the result (R2 keys; URLs
 // are signed when read) and webhook delivery with retries. The generation runs in the object's alarm, so it
-// outlives the client connection; the Account ledger row reserved at creation is committed on success and
-// released on failure or cancellation.
+// outlives the client connection; the reservation opened at creation (services/reservation.ts) is committed
+// on success and released on failure or cancellation.
 import { DurableObject } from "cloudflare:workers";
-import type { Env } from "../env";
-import { OrchestratorPool } from "../backend/pool";
+import { OrchestratorPool, type OrchestratorBindings } from "../backend/pool";
 import { toApiError } from "../backend/errors";
 import { runImages, type ImageSpec } from "../services/images";
 import { runUnderstand, type UnderstandSpec } from "../services/understand";
-import { imagesResponseBase, storeImages, streamEvent, type StoredImage } from "../services/image-output";
+import { imagesResponseBase, storeImages, streamEvent, type ResultBindings, type StoredImage } from "../services/image-output";
 import { chatCompletion } from "../services/chat-output";
+import { Reservation, type LedgerBindings, type Settlement } from "../services/reservation";
 import { signedFileUrl } from "../signed-urls";
 import { accountWebhookSecret, deliverWebhook } from "../webhooks";
 import { TTL } from "../config";
 import type { JobType } from "../schemas/jobs";
+
+/** What the Job object uses: the orchestrators, the results bucket and signing secret, its account's ledger. */
+export type JobBindings = OrchestratorBindings & ResultBindings & LedgerBindings;
+
+/** The Job object of `jobId`. */
+export const jobStub = (env: { JOB: DurableObjectNamespace<JobDO> }, jobId: string) => env.JOB.get(env.JOB.idFromName(jobId));
 
 export type JobStatus = "queued" | "running" | "succeeded" | "failed" | "canceled";
 const TERMINAL: JobStatus[] = ["succeeded", "failed", "canceled"];
@@ -75,11 +81,12 @@ CREATE TABLE IF NOT EXISTS events (seq INTEGER PRIMARY KEY AUTOINCREMENT, type T
 
 export type CancelResult = { ok: true; job: Record<string, unknown> } | { ok: false; reason: "not_found" | "not_cancelable"; status?: JobStatus };
 
-export class JobDO extends DurableObject<Env> {
+export class JobDO extends DurableObject<JobBindings> {
   private readonly sql: SqlStorage;
-  private running?: AbortController;
+  /** the generation in progress in this instance, so that cancel() can stop it and settle its reservation */
+  private running?: { abort: AbortController; reservation: Reservation };
 
-  constructor(ctx: DurableObjectState, env: Env) {
+  constructor(ctx: DurableObjectState, env: JobBindings) {
     super(ctx, env);
     this.sql = ctx.storage.sql;
     this.sql.exec(SCHEMA);
@@ -135,14 +142,15 @@ export class JobDO extends DurableObject<Env> {
     if (!r || r.account_id !== accountId) return { ok: false, reason: "not_found" };
     if (r.status !== "queued" && r.status !== "running") return { ok: false, reason: "not_cancelable", status: r.status };
     this.finish("canceled", null, { message: "The job was cancelled.", type: "invalid_request_error", code: "cancelled" });
-    this.running?.abort(new DOMException("cancelled", "AbortError"));
-    await this.account(r.account_id).release(r.id, "cancelled by client");
+    const run = this.running;
+    run?.abort.abort(new DOMException("cancelled", "AbortError"));
+    await (run?.reservation ?? this.reservation(r)).release("cancelled by client");
     await this.scheduleWebhook();
     return { ok: true, job: await this.view(this.row()!) };
   }
 
-  private account(accountId: string) {
-    return this.env.ACCOUNT.get(this.env.ACCOUNT.idFromName(accountId));
+  private reservation(r: JobRow): Reservation {
+    return Reservation.resume(this.env, r.account_id, r.id, r.request_id);
   }
 
   private finish(status: JobStatus, result: unknown, error: { message: string; type: string; code: string | null } | null): void {
@@ -178,46 +186,21 @@ export class JobDO extends DurableObject<Env> {
 
   private async run(r: JobRow): Promise<void> {
     const work = JSON.parse(r.work) as StoredSpec;
-    const ac = new AbortController();
-    this.running = ac;
+    const run = { abort: new AbortController(), reservation: this.reservation(r) };
+    this.running = run;
     this.sql.exec("UPDATE job SET status = 'running', started_ms = COALESCE(started_ms, ?) WHERE status = 'queued'", Date.now());
     this.event("job.running", { status: "running" });
-    const pool = OrchestratorPool.fromEnv(this.env);
-    const account = this.account(r.account_id);
     try {
-      const inputs = await this.loadInputs(work.inputs);
-      if (work.type === "chat_completion") {
-        const spec: UnderstandSpec = { ...work.spec, images: inputs };
-        const res = await runUnderstand(pool, spec, { requestId: r.request_id, signal: ac.signal });
-        if (this.row()?.status !== "running") return; // cancelled meanwhile
-        this.finish("succeeded", chatCompletion(`chatcmpl-${r.id.slice(4)}`, work.model, res), null);
-        await this.commit(r, { milli: res.unitsMilli, images: inputs.length, steps: res.steps });
-      } else {
-        const mask = work.maskKey ? (await this.loadInputs([work.maskKey]))[0] : undefined;
-        const spec: ImageSpec = { ...work.spec, images: inputs, mask };
-        const prefix = work.type;
-        const res = await runImages(pool, spec, {
-          requestId: r.request_id,
-          signal: ac.signal,
-          onEvent: (e) => {
-            if (e.type === "progress") this.sql.exec("UPDATE job SET step = ?, steps = ? WHERE status = 'running'", e.step, e.steps);
-            const ev = streamEvent(prefix, spec, e);
-            if (ev) this.event(ev.event, ev.data);
-          },
-        });
-        if (this.row()?.status !== "running") return;
-        const stored = await storeImages(this.env, r.account_id, r.id, spec, res.images);
-        if (this.row()?.status !== "running") return;
-        this.finish("succeeded", { ...imagesResponseBase(spec, res), stored }, null);
-        await this.commit(r, { milli: res.unitsMilli, images: res.images.length, steps: res.steps });
-      }
+      await run.reservation.settle(() => this.generate(r, work, run.abort.signal), run.abort.signal);
     } catch (e) {
-      if (this.row()?.status !== "running") return;
-      const api = toApiError(e);
-      // Release before the status turns terminal, so whoever sees "failed" also sees nothing reserved.
-      try {
-        await account.release(r.id, `failed: ${api.code ?? api.status}`);
-      } finally {
+      const status = this.row()?.status;
+      if (status === "canceled") return; // cancel() settled the reservation and scheduled the webhook
+      if (status === "succeeded") {
+        // Only the charge failed: the row stays reserved and is released, uncharged, after an hour.
+        console.error(JSON.stringify({ level: "error", msg: "job commit failed", jobId: r.id, error: String(e) }));
+      } else {
+        // settle() released before the status turns terminal, so whoever sees "failed" sees nothing reserved.
+        const api = toApiError(e);
         this.finish("failed", null, { message: api.message, type: api.type, code: api.code });
       }
     } finally {
@@ -226,13 +209,37 @@ export class JobDO extends DurableObject<Env> {
     await this.scheduleWebhook();
   }
 
-  /** Charges a succeeded job. A failure here leaves the row reserved (released, uncharged, after an hour). */
-  private async commit(r: JobRow, u: { milli: number; images: number; steps: number }): Promise<void> {
-    try {
-      await this.account(r.account_id).commit({ jobId: r.id, ...u, requestId: r.request_id });
-    } catch (err) {
-      console.error(JSON.stringify({ level: "error", msg: "job commit failed", jobId: r.id, error: String(err) }));
+  /** Runs the job and records its result (status succeeded); throws if it was cancelled meanwhile. */
+  private async generate(r: JobRow, work: StoredSpec, signal: AbortSignal): Promise<Settlement<void>> {
+    const stillRunning = () => {
+      if (this.row()?.status !== "running") throw new DOMException("cancelled", "AbortError");
+    };
+    const pool = OrchestratorPool.fromEnv(this.env);
+    const inputs = await this.loadInputs(work.inputs);
+    if (work.type === "chat_completion") {
+      const spec: UnderstandSpec = { ...work.spec, images: inputs };
+      const res = await runUnderstand(pool, spec, { requestId: r.request_id, signal });
+      stillRunning();
+      this.finish("succeeded", chatCompletion(`chatcmpl-${r.id.slice(4)}`, work.model, res), null);
+      return { value: undefined, usage: { milli: res.unitsMilli, images: inputs.length, steps: res.steps } };
     }
+    const mask = work.maskKey ? (await this.loadInputs([work.maskKey]))[0] : undefined;
+    const spec: ImageSpec = { ...work.spec, images: inputs, mask };
+    const prefix = work.type;
+    const res = await runImages(pool, spec, {
+      requestId: r.request_id,
+      signal,
+      onEvent: (e) => {
+        if (e.type === "progress") this.sql.exec("UPDATE job SET step = ?, steps = ? WHERE status = 'running'", e.step, e.steps);
+        const ev = streamEvent(prefix, spec, e);
+        if (ev) this.event(ev.event, ev.data);
+      },
+    });
+    stillRunning();
+    const stored = await storeImages(this.env, r.account_id, r.id, spec, res.images);
+    stillRunning();
+    this.finish("succeeded", { ...imagesResponseBase(spec, res), stored }, null);
+    return { value: undefined, usage: { milli: res.unitsMilli, images: res.images.length, steps: res.steps } };
   }
 
   private async deliverDueWebhook(): Promise<void> {

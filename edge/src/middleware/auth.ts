@@ -4,15 +4,8 @@
 import { createMiddleware } from "hono/factory";
 import type { AppEnv } from "../env";
 import { ApiError } from "../errors";
-import { checkKeyFormat, keyDigest, type KeyMode } from "../keys";
-import { findKeyByDigest, type Plan } from "../keystore";
-
-export interface Principal {
-  keyId: string;
-  accountId: string;
-  mode: KeyMode;
-  plan: Plan;
-}
+import { checkKeyFormat, keyDigest } from "../keys";
+import { findKeyByDigest } from "../keystore";
 
 const unauthorized = (message: string, code: string) =>
   new ApiError(401, "authentication_error", message, code, null, { "www-authenticate": 'Bearer realm="dimoo"' });

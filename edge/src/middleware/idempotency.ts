@@ -10,14 +10,9 @@ import { ApiError } from "../errors";
 import { sha256Hex } from "../lib/crypto";
 import { idempotentJobId } from "../lib/ids";
 import { LIMITS } from "../config";
-import { accountStub } from "./rate-limit";
-import type { IdempotencyState } from "../durable/account";
-
-export interface IdempotencyContext {
-  key: string;
-  jobId: string;
-  requestHash: string;
-}
+import { accountStub } from "../durable/account";
+import type { IdempotencyContext } from "../idempotency-context";
+import { idempotencyError, replayResponse } from "../services/idempotent-replay";
 
 function stable(v: unknown): string {
   if (Array.isArray(v)) return `[${v.map(stable).join(",")}]`;
@@ -50,22 +45,6 @@ export async function canonicalRequestHash(c: Context<AppEnv>): Promise<string> 
     }
   }
   return sha256Hex(`${c.req.method} ${new URL(c.req.url).pathname}\n${canonical}`);
-}
-
-export function idempotencyError(s: Exclude<IdempotencyState, { state: "new" | "completed" }>): ApiError {
-  return s.state === "mismatch"
-    ? new ApiError(422, "invalid_request_error", "This Idempotency-Key was already used with a different request body.", "idempotency_key_reused", "Idempotency-Key")
-    : new ApiError(409, "invalid_request_error", "A request with this Idempotency-Key is still being processed; retry later.", "idempotency_key_in_use", "Idempotency-Key", { "retry-after": "1" });
-}
-
-/** Stored response for a replay (R2), with the replay marker. */
-export async function replayResponse(c: Context<AppEnv>, ref: string | null, status: number | null): Promise<Response> {
-  const obj = ref ? await c.env.RESULTS.get(ref) : null;
-  if (!obj) throw new ApiError(409, "invalid_request_error", "The stored result of this Idempotency-Key is no longer available.", "idempotency_result_expired", "Idempotency-Key");
-  const headers = new Headers({ "content-type": obj.httpMetadata?.contentType ?? "application/json", "idempotent-replayed": "true" });
-  const job = obj.customMetadata?.job_id;
-  if (job) headers.set("x-dimoo-job-id", job);
-  return new Response(obj.body, { status: status ?? 200, headers });
 }
 
 export const idempotency = createMiddleware<AppEnv>(async (c, next) => {

@@ -2,11 +2,10 @@
 // OpenAI's x-ratelimit-* headers and the IETF draft's RateLimit / RateLimit-Policy fields; a 429 adds
 // Retry-After (seconds) and retry-after-ms, which the OpenAI SDKs honour.
 import { createMiddleware } from "hono/factory";
-import type { AppEnv, Env } from "../env";
+import type { AppEnv } from "../env";
 import { ApiError } from "../errors";
 import type { GcraResult } from "../durable/gcra";
-
-export const accountStub = (env: Env, accountId: string) => env.ACCOUNT.get(env.ACCOUNT.idFromName(accountId));
+import { accountStub } from "../durable/account";
 
 /** OpenAI style duration: "1s", "6m0s", "250ms". */
 export function openAiDuration(ms: number): string {

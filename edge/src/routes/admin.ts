@@ -1,14 +1,17 @@
-// Admin API (Bearer ADMIN_TOKEN): create keys (the key is shown once), list and revoke them, change a key's
-// plan, manage plans, read usage across accounts (from the queue-fed usage_events table) and one account's
-// live quota snapshot.
+// Admin API (Bearer ADMIN_TOKEN), a sub-app mounted at /admin with its own body limit and token check:
+// create keys (the key is shown once), list and revoke them, change a key's plan, manage plans, read usage
+// across accounts (from the queue-fed usage_events table) and one account's live quota snapshot.
 import { createRoute, z } from "@hono/zod-openapi";
 import type { AppEnv } from "../env";
 import { createRouter } from "../validation";
 import { AdminUsageQuery, KeyCreateBody, KeyCreated, KeyInfo, KeyPatchBody, PlanBody, PlanSchema } from "../schemas/admin";
 import { ErrorSchema } from "../schemas/common";
 import { createKey, getKey, listKeys, listPlans, revokeKey, setKeyPlan, upsertPlan, type KeyRecord } from "../keystore";
-import { accountStub } from "../middleware/rate-limit";
+import { accountStub } from "../durable/account";
 import { dayOf, milliToUnits } from "../metering";
+import { LIMITS } from "../config";
+import { limitBody } from "../middleware/body-limit";
+import { requireAdmin } from "../middleware/admin-auth";
 import type { Context } from "hono";
 
 const err = (description: string) => ({ content: { "application/json": { schema: ErrorSchema } }, description });
@@ -30,10 +33,12 @@ const keyInfo = (r: KeyRecord) => ({
 
 export const admin = createRouter();
 
+admin.use("*", limitBody(LIMITS.jsonBodyBytes), requireAdmin);
+
 admin.openapi(
   createRoute({
     method: "post",
-    path: "/admin/keys",
+    path: "/keys",
     tags: ["admin"],
     summary: "Create an API key (returned once)",
     security,
@@ -50,7 +55,7 @@ admin.openapi(
 admin.openapi(
   createRoute({
     method: "get",
-    path: "/admin/keys",
+    path: "/keys",
     tags: ["admin"],
     summary: "List keys (never the secret)",
     security,
@@ -66,7 +71,7 @@ admin.openapi(
 admin.openapi(
   createRoute({
     method: "get",
-    path: "/admin/keys/{id}",
+    path: "/keys/{id}",
     tags: ["admin"],
     summary: "One key",
     security,
@@ -79,7 +84,7 @@ admin.openapi(
 admin.openapi(
   createRoute({
     method: "patch",
-    path: "/admin/keys/{id}",
+    path: "/keys/{id}",
     tags: ["admin"],
     summary: "Change a key's plan",
     security,
@@ -94,33 +99,33 @@ const revoke = async (c: Context<AppEnv>, id: string) => c.json(keyInfo(await re
 admin.openapi(
   createRoute({
     method: "post",
-    path: "/admin/keys/{id}/revoke",
+    path: "/keys/{id}/revoke",
     tags: ["admin"],
     summary: "Revoke a key (effective at once on this isolate, within KEY_CACHE_SECONDS everywhere)",
     security,
     request: { params: KeyId },
     responses: { 200: { content: { "application/json": { schema: KeyInfo } }, description: "Revoked key" }, 404: err("No such key"), ...adminErrors },
   }),
-  async (c) => revoke(c, c.req.valid("param").id) as never,
+  async (c) => revoke(c, c.req.valid("param").id),
 );
 
 admin.openapi(
   createRoute({
     method: "delete",
-    path: "/admin/keys/{id}",
+    path: "/keys/{id}",
     tags: ["admin"],
     summary: "Revoke a key (alias)",
     security,
     request: { params: KeyId },
     responses: { 200: { content: { "application/json": { schema: KeyInfo } }, description: "Revoked key" }, 404: err("No such key"), ...adminErrors },
   }),
-  async (c) => revoke(c, c.req.valid("param").id) as never,
+  async (c) => revoke(c, c.req.valid("param").id),
 );
 
 admin.openapi(
   createRoute({
     method: "get",
-    path: "/admin/plans",
+    path: "/plans",
     tags: ["admin"],
     summary: "List plans",
     security,
@@ -132,7 +137,7 @@ admin.openapi(
 admin.openapi(
   createRoute({
     method: "put",
-    path: "/admin/plans/{id}",
+    path: "/plans/{id}",
     tags: ["admin"],
     summary: "Create or update a plan (keys pick it up within KEY_CACHE_SECONDS)",
     security,
@@ -150,7 +155,7 @@ const UsageRows = z.object({
 admin.openapi(
   createRoute({
     method: "get",
-    path: "/admin/usage",
+    path: "/usage",
     tags: ["admin"],
     summary: "Usage across accounts from the billing event stream (eventually consistent: fed by the Queue)",
     security,
@@ -180,7 +185,7 @@ admin.openapi(
 admin.openapi(
   createRoute({
     method: "get",
-    path: "/admin/accounts/{id}",
+    path: "/accounts/{id}",
     tags: ["admin"],
     summary: "An account's live quota snapshot (from its Durable Object)",
     security,

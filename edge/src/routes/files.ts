@@ -1,7 +1,10 @@
 // GET /v1/files/{key}: stored results from R2, authorised by an expiring HMAC signature in the URL (no API
-// key, so <img src> works cross-origin). Cache lifetime never exceeds the signature's.
+// key, so <img src> works cross-origin: this router sets Cross-Origin-Resource-Policy: cross-origin, which
+// the app-wide secure headers keep). Mounted at /files of the /v1 sub-app, ahead of its key check. Cache
+// lifetime never exceeds the signature's.
 import type { Context } from "hono";
 import { Hono } from "hono";
+import { secureHeaders } from "hono/secure-headers";
 import type { AppEnv } from "../env";
 import { ApiError, notFound } from "../errors";
 import { checkSignature, FILES_PREFIX } from "../signed-urls";
@@ -28,5 +31,6 @@ async function serve(c: Context<AppEnv>, head: boolean): Promise<Response> {
   return new Response(head ? null : (obj as R2ObjectBody).body, { status: 200, headers });
 }
 
-files.get(`${FILES_PREFIX}*`, (c) => serve(c, false));
-files.on("HEAD", `${FILES_PREFIX}*`, (c) => serve(c, true));
+files.use("*", secureHeaders({ crossOriginResourcePolicy: "cross-origin" }));
+files.get("/*", (c) => serve(c, false));
+files.on("HEAD", "/*", (c) => serve(c, true));

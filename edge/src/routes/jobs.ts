@@ -3,20 +3,16 @@
 // inputs go to R2, and the Job object runs the generation even if the client goes away.
 import { createRoute, z } from "@hono/zod-openapi";
 import { streamSSE } from "hono/streaming";
-import type { Env } from "../env";
 import { createRouter } from "../validation";
 import { Job, JobCreateRequest } from "../schemas/jobs";
 import { authErrors, ErrorSchema, workErrors } from "../schemas/common";
 import { readJobRequest } from "../services/requests";
 import { estimateImageMilli } from "../services/images";
 import { estimateUnderstandMilli } from "../services/understand";
-import { MeterSession, storeResponse } from "../services/meter";
+import { acceptedJob } from "../services/metered-response";
 import { modelId } from "../services/specs";
-import { accountStub } from "../middleware/rate-limit";
 import { ApiError, notFound } from "../errors";
-import type { StoredSpec } from "../durable/job";
-
-export const jobStub = (env: Env, jobId: string) => env.JOB.get(env.JOB.idFromName(jobId));
+import { jobStub, type StoredSpec } from "../durable/job";
 
 const JobId = z.object({ id: z.string().regex(/^job_[A-Za-z0-9]{8,64}$/, "not a job id").openapi({ param: { name: "id", in: "path" }, example: "job_7HcZ3..." }) });
 const jobNotFound = () => notFound("No such job", "job_not_found");
@@ -26,7 +22,7 @@ export const jobs = createRouter();
 
 jobs.openAPIRegistry.registerPath({
   method: "post",
-  path: "/v1/jobs",
+  path: "/jobs",
   tags: ["jobs"],
   summary: "Start an async generation, edit or understanding job",
   description: "Answers 202 at once; the job runs even if the client disconnects. Results are kept in R2 and served by signed, expiring URLs. With webhook_url, the final job object is POSTed, signed per Standard Webhooks (secret: GET /v1/webhooks/secret).",
@@ -35,14 +31,12 @@ jobs.openAPIRegistry.registerPath({
   responses: { 202: { content: { "application/json": { schema: Job } }, description: "Job accepted" }, ...workErrors },
 });
 
-jobs.post("/v1/jobs", async (c) => {
+jobs.post("/jobs", async (c) => {
   const req = await readJobRequest(c);
   const p = c.get("principal");
-  const estimate = req.type === "chat_completion" ? estimateUnderstandMilli(req.spec) : estimateImageMilli(req.spec);
-  const meter = await MeterSession.open(c, req.type, estimate);
-  const jobId = meter.jobId;
+  const estimateMilli = req.type === "chat_completion" ? estimateUnderstandMilli(req.spec) : estimateImageMilli(req.spec);
   const origin = new URL(c.req.url).origin;
-  try {
+  return acceptedJob(c, { task: req.type, estimateMilli }, async (jobId) => {
     const inputs = await Promise.all(
       req.spec.images.map(async (bytes, i) => {
         const key = `jobs/${p.accountId}/${jobId}/input-${i}`;
@@ -64,21 +58,13 @@ jobs.post("/v1/jobs", async (c) => {
       work = { type: req.type, spec, inputs, maskKey };
     }
     const job = await jobStub(c.env, jobId).create({ id: jobId, accountId: p.accountId, keyId: p.keyId, origin, requestId: c.get("requestId"), webhookUrl: req.webhookUrl, work });
-    const body = JSON.stringify(job);
-    if (meter.idempotent) {
-      const ref = await storeResponse(c.env, p.accountId, jobId, { status: 202, contentType: "application/json", body });
-      await accountStub(c.env, p.accountId).attachResponse(jobId, ref, 202);
-    }
-    return c.body(body, 202, { "content-type": "application/json", location: `${origin}/v1/jobs/${jobId}` });
-  } catch (e) {
-    await meter.release("job creation failed");
-    throw e;
-  }
+    return { job, location: `${origin}/v1/jobs/${jobId}` };
+  });
 });
 
 const getRoute = createRoute({
   method: "get",
-  path: "/v1/jobs/{id}",
+  path: "/jobs/{id}",
   tags: ["jobs"],
   summary: "Job status and result",
   security: [{ ApiKey: [] }],
@@ -95,7 +81,7 @@ jobs.openapi(getRoute, async (c) => {
 
 const eventsRoute = createRoute({
   method: "get",
-  path: "/v1/jobs/{id}/events",
+  path: "/jobs/{id}/events",
   tags: ["jobs"],
   summary: "Job events as Server-Sent Events",
   description: "job.queued, job.running, <type>.progress, <type>.partial_image, job.succeeded | job.failed | job.canceled; each with an id (resume with Last-Event-ID). The stream ends after the final event.",
@@ -122,12 +108,12 @@ jobs.openapi(eventsRoute, async (c) => {
       await sse.sleep(batch.events.length ? 50 : 250);
       batch = await stub.events(accountId, after);
     }
-  }) as never;
+  });
 });
 
 const cancelRoute = createRoute({
   method: "post",
-  path: "/v1/jobs/{id}/cancel",
+  path: "/jobs/{id}/cancel",
   tags: ["jobs"],
   summary: "Cancel a queued or running job (nothing is charged)",
   security: [{ ApiKey: [] }],

@@ -10,7 +10,7 @@ const CREATED = 1_751_328_000; // 2025-07-01, Lumina-DiMOO release
 
 const list = createRoute({
   method: "get",
-  path: "/v1/models",
+  path: "/models",
   tags: ["models"],
   summary: "Models served here",
   security: [{ ApiKey: [] }],
@@ -19,7 +19,7 @@ const list = createRoute({
 
 const one = createRoute({
   method: "get",
-  path: "/v1/models/{model}",
+  path: "/models/{model}",
   tags: ["models"],
   summary: "One model",
   security: [{ ApiKey: [] }],

@@ -4,14 +4,14 @@ import { createRoute, z } from "@hono/zod-openapi";
 import { createRouter } from "../validation";
 import { UsageQuery, UsageResponse } from "../schemas/usage";
 import { authErrors } from "../schemas/common";
-import { accountStub } from "../middleware/rate-limit";
+import { accountStub } from "../durable/account";
 import { BILLING_UNIT, dayOf, milliToUnits } from "../metering";
 import { invalid } from "../errors";
 import { accountWebhookSecret } from "../webhooks";
 
 const route = createRoute({
   method: "get",
-  path: "/v1/usage",
+  path: "/usage",
   tags: ["usage"],
   summary: "Your usage by day and task, in megapixel-steps",
   security: [{ ApiKey: [] }],
@@ -54,7 +54,7 @@ usage.openapi(route, async (c) => {
 
 const secretRoute = createRoute({
   method: "get",
-  path: "/v1/webhooks/secret",
+  path: "/webhooks/secret",
   tags: ["jobs"],
   summary: "The secret that signs your job webhooks (Standard Webhooks, whsec_...)",
   security: [{ ApiKey: [] }],

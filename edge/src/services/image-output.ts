@@ -1,19 +1,26 @@
 // Turns generated images into the public ImagesResponse: base64 inline, or stored in R2 and linked by
-// signed URLs; also the SSE event payloads (progress, partial_image, completed) of streamed requests.
-import type { Env } from "../env";
+// signed URLs; also the SSE events (progress, partial_image, completed) of streamed requests and jobs.
 import { toBase64 } from "../lib/encoding";
 import { signedFileUrl } from "../signed-urls";
 import { milliToUnits, BILLING_UNIT } from "../metering";
+import type { z } from "@hono/zod-openapi";
+import type { ImagesResponse } from "../schemas/images";
 import type { GeneratedImage, ImageEvent, ImageRunResult, ImageSpec } from "./images";
 
 export const resultKey = (accountId: string, jobId: string, index: number, format: string) => `results/${accountId}/${jobId}/${index}.${format === "jpeg" ? "jpg" : format}`;
+
+/** Where results are kept and how their links are signed (Job objects use this module too). */
+export interface ResultBindings {
+  RESULTS: R2Bucket;
+  SIGNING_SECRET?: string;
+}
 
 export interface StoredImage {
   key: string;
   seed: number;
 }
 
-export async function storeImages(env: Env, accountId: string, jobId: string, spec: ImageSpec, images: GeneratedImage[]): Promise<StoredImage[]> {
+export async function storeImages(env: ResultBindings, accountId: string, jobId: string, spec: ImageSpec, images: GeneratedImage[]): Promise<StoredImage[]> {
   return Promise.all(
     images.map(async (im) => {
       const key = resultKey(accountId, jobId, im.index, spec.outputFormat);
@@ -52,7 +59,7 @@ export function imagesResponseBase(spec: ImageSpec, run: ImageRunResult, created
 
 /** The full ImagesResponse, storing images in R2 when URLs are asked for. */
 export async function buildImagesResponse(
-  env: Env,
+  env: ResultBindings,
   origin: string,
   accountId: string,
   jobId: string,
@@ -92,4 +99,12 @@ export function streamEvent(prefix: string, spec: ImageSpec, e: ImageEvent): { e
     };
   }
   return undefined;
+}
+
+/** The closing `<prefix>.completed` events of a stream, one per image, each with the response's metadata. */
+export function completedEvents(prefix: string, body: z.infer<typeof ImagesResponse>, created_at = Math.floor(Date.now() / 1000)): { event: string; data: string }[] {
+  return body.data.map((d, index) => ({
+    event: `${prefix}.completed`,
+    data: JSON.stringify({ type: `${prefix}.completed`, index, ...d, created_at, size: body.size, output_format: body.output_format, quality: body.quality, background: body.background, usage: body.usage }),
+  }));
 }

@@ -2,7 +2,7 @@
 // plan limits (max resolution, max steps) and the model id checked. Shared by sync routes and async jobs.
 import type { z } from "@hono/zod-openapi";
 import type { Env } from "../env";
-import type { Plan } from "../keystore";
+import type { Plan } from "../plan";
 import { ApiError, invalid } from "../errors";
 import { DEFAULTS, LIMITS } from "../config";
 import { parseSize } from "../schemas/common";

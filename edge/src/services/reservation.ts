@@ -1,0 +1,127 @@
+// A metering reservation: one job's row in its Account ledger, holding the estimated units and a concurrency
+// slot until it is settled exactly once, either committed with the units actually used (the response stored
+// first when the request is idempotent, so a replay finds it) or released on any failure, cancellation or
+// disconnect, so failures are never charged. Sync requests settle theirs through metered-response.ts; an
+// async job's is opened by POST /v1/jobs and settled by its Job object, so this module knows no request.
+import { accountStub, type AccountDO, type ReserveInput, type ReserveResult } from "../durable/account";
+import { toApiError } from "../backend/errors";
+
+/** What a reservation touches: the Account objects and the bucket that keeps stored responses. */
+export interface LedgerBindings {
+  ACCOUNT: DurableObjectNamespace<AccountDO>;
+  RESULTS: R2Bucket;
+}
+
+/** Units and counts of a finished job, as the ledger and its usage event record them. */
+export interface Usage {
+  milli: number;
+  images: number;
+  steps: number;
+}
+
+/** A response kept for idempotent replays; the body is only serialized when it is stored. */
+export interface StoredResponse {
+  status: number;
+  contentType: string;
+  body: () => string;
+}
+
+export type Refusal = Exclude<ReserveResult, { ok: true }>;
+
+/** What a finished piece of work hands to `settle`: its value, its usage and (sync requests) its response. */
+export interface Settlement<T> {
+  value: T;
+  usage: Usage;
+  response?: StoredResponse;
+}
+
+const idempotencyObjectKey = (accountId: string, jobId: string) => `idempotency/${accountId}/${jobId}`;
+
+/** Ledger note for a released job: client cancellation or the public error code. */
+export const releaseReason = (e: unknown): string => {
+  const api = toApiError(e);
+  return api.code === "cancelled" ? "cancelled by client" : `failed: ${api.code ?? api.status}`;
+};
+
+export class Reservation {
+  private settled = false;
+
+  private constructor(
+    private readonly env: LedgerBindings,
+    readonly accountId: string,
+    readonly jobId: string,
+    private readonly requestId: string | undefined,
+    readonly idempotent: boolean,
+  ) {}
+
+  /** Takes the slot and reserves `input.milli`, or says why not (concurrency, quota, the idempotency key). */
+  static async open(env: LedgerBindings, accountId: string, input: ReserveInput & { requestId: string }): Promise<Reservation | Refusal> {
+    const r = await accountStub(env, accountId).reserve(accountId, input);
+    // a request hash is only sent for requests with an Idempotency-Key
+    return r.ok ? new Reservation(env, accountId, input.jobId, input.requestId, input.requestHash !== undefined) : r;
+  }
+
+  /** The reservation an async job's creation opened, settled by its Job object (its 202 is already stored). */
+  static resume(env: LedgerBindings, accountId: string, jobId: string, requestId: string): Reservation {
+    return new Reservation(env, accountId, jobId, requestId, false);
+  }
+
+  private get ledger() {
+    return accountStub(this.env, this.accountId);
+  }
+
+  private async store(r: StoredResponse): Promise<string> {
+    const key = idempotencyObjectKey(this.accountId, this.jobId);
+    await this.env.RESULTS.put(key, r.body(), { httpMetadata: { contentType: r.contentType }, customMetadata: { job_id: this.jobId, status: String(r.status) } });
+    return key;
+  }
+
+  /** Charges `usage` once; stores the response first so a replay can find it. */
+  async commit(usage: Usage, response?: StoredResponse): Promise<boolean> {
+    if (this.settled) return false;
+    this.settled = true;
+    const ref = this.idempotent && response ? await this.store(response) : undefined;
+    const r = await this.ledger.commit({
+      jobId: this.jobId,
+      milli: usage.milli,
+      images: usage.images,
+      steps: usage.steps,
+      requestId: this.requestId,
+      responseRef: ref,
+      responseStatus: response?.status,
+    });
+    return r.changed;
+  }
+
+  async release(reason: string): Promise<void> {
+    if (this.settled) return;
+    this.settled = true;
+    await this.ledger.release(this.jobId, reason);
+  }
+
+  /**
+   * Keeps the response of a request whose reservation outlives it (async job creation answers 202 and its
+   * Job object settles later), so a retry with the same Idempotency-Key replays it.
+   */
+  async keepResponse(response: StoredResponse): Promise<void> {
+    if (!this.idempotent) return;
+    await this.ledger.attachResponse(this.jobId, await this.store(response), response.status);
+  }
+
+  /**
+   * Runs `work` and commits the usage it reports. If it throws, or `cancel` fired by the time it finished
+   * (the client left), the reservation is released, with the reason, and the error rethrown.
+   */
+  async settle<T>(work: () => Promise<Settlement<T>>, cancel?: AbortSignal): Promise<T> {
+    let done: Settlement<T>;
+    try {
+      done = await work();
+      cancel?.throwIfAborted();
+    } catch (e) {
+      await this.release(releaseReason(cancel?.aborted ? new DOMException("cancelled", "AbortError") : e));
+      throw e;
+    }
+    await this.commit(done.usage, done.response);
+    return done.value;
+  }
+}
