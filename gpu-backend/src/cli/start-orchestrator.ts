@@ -12,7 +12,7 @@
 //   MODEL_NAME           reported by Capabilities; default lumina-dimoo-dev on the embedded backend
 //   LOG_LEVEL            debug | info | warn | error (default info)
 //   ENGINE_TIMEOUT_MS    per Triton call (default 120000)
-//   Limits:    MAX_SIDE, MAX_PIXELS, MAX_STEPS, MAX_PROMPT_TOKENS, MAX_INPUT_PIXELS, MAX_INPUT_BYTES,
+//   Limits:    MAX_SIDE, MAX_PIXELS, MAX_STEPS, MAX_PROMPT_TOKENS, MAX_PROMPT_CHARS, MAX_INPUT_PIXELS, MAX_INPUT_BYTES,
 //              MAX_ANSWER_TOKENS, DEFAULT_DEADLINE_MS, MAX_DEADLINE_MS, PREVIEW_MAX_SIDE,
 //              MAX_SEQUENCE_TOKENS, MAX_BLOCK_LENGTH
 //   Step batcher: MAX_ACTIVE, MAX_QUEUE, MAX_BATCH_ROWS, MAX_BATCH_TOKENS (default 131072; 8192 on the

@@ -327,7 +327,8 @@ function buildPreTokenizer(cfg: any): PreTokenizer | null {
         for (const p of pieces) {
           let segs = findSegments(re, p);
           if (invert) segs = segs.map((g) => ({ ...g, match: !g.match }));
-          out.push(...splitByBehavior(p, segs, behavior));
+          // A loop, not push(...spread): one long input splits into more pieces than the call stack holds.
+          for (const piece of splitByBehavior(p, segs, behavior)) out.push(piece);
         }
         return out;
       };

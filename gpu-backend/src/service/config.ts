@@ -34,6 +34,7 @@ export function limitsFromEnv(env: NodeJS.ProcessEnv = process.env): Limits {
     maxPixels: num(env, "MAX_PIXELS", d.maxPixels),
     maxSteps: num(env, "MAX_STEPS", d.maxSteps),
     maxPromptTokens: num(env, "MAX_PROMPT_TOKENS", d.maxPromptTokens),
+    maxPromptChars: num(env, "MAX_PROMPT_CHARS", d.maxPromptChars),
     maxInputPixels: num(env, "MAX_INPUT_PIXELS", d.maxInputPixels),
     maxInputBytes: num(env, "MAX_INPUT_BYTES", d.maxInputBytes),
     maxAnswerTokens: num(env, "MAX_ANSWER_TOKENS", d.maxAnswerTokens),

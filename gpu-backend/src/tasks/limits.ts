@@ -9,6 +9,8 @@ export interface Limits {
   maxPixels: number;
   maxSteps: number;
   maxPromptTokens: number;
+  /** Prompt or question length in characters, checked before tokenizing (a bound on the tokenizer's work). */
+  maxPromptChars: number;
   /** Decoded input image limit (width * height). */
   maxInputPixels: number;
   /** Encoded input image limit in bytes. */
@@ -31,6 +33,8 @@ export const DEFAULT_LIMITS: Limits = {
   maxPixels: 2048 * 1024,
   maxSteps: 256,
   maxPromptTokens: 512,
+  // Far above what 512 tokens take in any script, far below what stalls the tokenizer.
+  maxPromptChars: 16_384,
   maxInputPixels: 4096 * 4096,
   maxInputBytes: 32 * 1024 * 1024,
   maxAnswerTokens: 1024,

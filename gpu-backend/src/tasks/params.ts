@@ -48,6 +48,11 @@ export function finiteIn(field: string, v: number | undefined, lo: number, hi: n
   return v;
 }
 
+/** Refuses text longer than the character limit, before any tokenizer sees it. */
+export function checkTextLength(field: string, text: string, limits: Limits): void {
+  if (text.length > limits.maxPromptChars) throw invalidArgument(field, `${text.length} characters exceeds the limit of ${limits.maxPromptChars}`);
+}
+
 /** Checks encoded input images: present, not empty, within the byte limit. */
 export function checkImageBytes(images: readonly Uint8Array[], limits: Limits): void {
   images.forEach((img, i) => {
@@ -64,6 +69,7 @@ export function validateGenerateParams(req: GenerateRequest, limits: Limits): Ge
 
   const prompt = req.prompt;
   if (family.promptRequired(kind) && prompt.trim().length === 0) throw invalidArgument("prompt", "prompt must not be empty");
+  checkTextLength("prompt", prompt, limits);
 
   const { width, height } = family.requestedSize(req, limits);
 

@@ -11,7 +11,7 @@ import type { Tokenizer } from "../model/tokenizer";
 import { advanceUnderstand, answerTokens, initUnderstand, understandDone, understandInputs, type UnderstandState } from "../sampling/understand";
 import { asInvalid } from "./invalid";
 import type { Limits } from "./limits";
-import { checkImageBytes, finiteIn, randomSeed } from "./params";
+import { checkImageBytes, checkTextLength, finiteIn, randomSeed } from "./params";
 import type { TaskDeps, TextTask, UnderstandPipeline, UnderstandSpec } from "./task";
 
 /** Reference CLI defaults, capped by the host's answer limit. */
@@ -31,6 +31,7 @@ export interface QuestionParams {
 
 export function validateUnderstandParams(req: UnderstandRequest, limits: Limits): QuestionParams {
   if (req.question.trim().length === 0) throw invalidArgument("question", "question must not be empty");
+  checkTextLength("question", req.question, limits);
   if (req.images.length !== 1) throw invalidArgument(req.images.length === 0 ? "images[0]" : "images", "understanding takes exactly one image");
   checkImageBytes(req.images, limits);
   const maxTokens = req.maxTokens || Math.min(DEFAULT_ANSWER_TOKENS, limits.maxAnswerTokens);

@@ -103,6 +103,14 @@ describe("round trips", () => {
     expect(ms).toBeLessThan(2000);
   });
 
+  it("splits inputs with more pieces than the call stack holds", () => {
+    // 400k pre-tokens from one string: spreading them into push() overflows the stack.
+    const text = "a ".repeat(400_000);
+    const ids = dev.encode(text, { addSpecialTokens: false });
+    expect(ids.length).toBeGreaterThanOrEqual(400_000);
+    expect(dev.decode(ids)).toBe(text);
+  });
+
   it("long words without spaces do not go quadratic", () => {
     // 60k letters in one pre-token: a naive rescan-all-pairs BPE takes minutes here.
     const word = "theandonimage".repeat(5000);

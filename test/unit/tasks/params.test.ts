@@ -55,6 +55,7 @@ describe("validateGenerateParams", () => {
     expect(field(() => gen({ task: Task.EDIT, editType: "edit_add", prompt: "x", images: [new Uint8Array(0)] }))).toBe("images[0]");
     expect(field(() => gen({ task: Task.TEXT_TO_IMAGE, prompt: "x", outputFormat: 9 as ImageFormat }))).toBe("output_format");
     expect(field(() => gen({ task: Task.TEXT_TO_IMAGE, prompt: "x", outputQuality: 101 }))).toBe("output_quality");
+    expect(field(() => gen({ task: Task.TEXT_TO_IMAGE, prompt: "x".repeat(DEFAULT_LIMITS.maxPromptChars + 1) }))).toBe("prompt");
   });
 });
 
@@ -69,6 +70,7 @@ describe("validateUnderstandParams", () => {
     expect(field(() => und({ question: "q", images: [img], maxTokens: 1024, blockLength: 512 }))).toBe("block_length");
     expect(field(() => und({ question: "q", images: [img], maxTokens: 8, blockLength: 4, steps: 3 }))).toBe("steps");
     expect(field(() => und({ question: "q", images: [img], maxTokens: 5000 }))).toBe("max_tokens");
+    expect(field(() => und({ question: "q".repeat(DEFAULT_LIMITS.maxPromptChars + 1), images: [img] }))).toBe("question");
   });
 });
 
