@@ -1,6 +1,7 @@
 // One admitted request inside the step batcher, typed by where it is: preparing (its task is being built),
 // ready (built, waiting for a slot), running (holds a slot and steps), finished (left, for any reason). Each
 // phase carries only what exists in it, so the loop never asserts that a field is there.
+import type { CachedCall } from "../engine/cached-call";
 import type { StepInputs, StepOutputs } from "../engine/step";
 import type { OrchestratorError } from "../errors";
 
@@ -60,6 +61,8 @@ export interface Running {
   next?: NextStep;
   /** Set when the caller left or the deadline passed; the request leaves at the next step boundary. */
   cancelReason?: OrchestratorError;
+  /** A cached request's last call while its engine sequence is open (ended when the request leaves early). */
+  sequence?: CachedCall;
 }
 
 export interface Finished {

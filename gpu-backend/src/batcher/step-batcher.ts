@@ -11,7 +11,8 @@
 // otherwise the least recently stepped request leads. The leader's bucket peers fill the call up to the row
 // and token limits.
 import { engineCallLimits, type CallLimits } from "../engine/call-limits";
-import { longestRow, packStep, unpackStep, type EngineOutputs, type PackedCall } from "../engine/packer";
+import { endingCall, packCachedStep, unpackCachedStep, type CachedCall } from "../engine/cached-call";
+import { longestRow, packStep, unpackStep } from "../engine/packer";
 import type { TransformerRunner } from "../engine/runners";
 import type { StepOutputs } from "../engine/step";
 import {
@@ -90,11 +91,19 @@ interface Planned {
   next: NextStep;
 }
 
-/** A packed call and who is in it. */
+/** One engine call and who is in it: a packed call of stateless steps, or one request's cached step. */
 interface Batch {
   members: Running[];
-  call: PackedCall;
   tick: number;
+  rows: number;
+  length: number;
+  /** Tokens the transformer processes in this call, and per member. */
+  tokens: number;
+  memberTokens: number[];
+  /** Runs the call and splits its outputs per member (in member order). */
+  run(opts: { requestId: string; signal: AbortSignal }): Promise<StepOutputs[]>;
+  /** For a cached step: the call, kept while the member's engine sequence stays open. */
+  cached?: CachedCall;
 }
 
 /** Calls a listener; a listener's error must never break the loop. */
@@ -250,12 +259,24 @@ export class StepBatcher {
     quietly(() => sub.onError(err));
   }
 
-  /** Takes the job out of every list and frees what it held. */
+  /** Takes the job out of every list and frees what it held (an open engine sequence is ended). */
   private release(job: Job): void {
+    const phase = job.phase;
+    if (phase.state === "running" && phase.sequence) this.endSequence(job, phase.sequence);
     job.finish();
     this.waiting = this.waiting.filter((j) => j !== job);
     this.running = this.running.filter((r) => r.job !== job);
     this.kick();
+  }
+
+  /**
+   * Ends a request's engine sequence that will get no more steps, so the engine frees its state now rather
+   * than at its idle timeout. Best effort: a failure leaves the idle timeout to reclaim it.
+   */
+  private endSequence(job: Job, last: CachedCall): void {
+    const cached = this.runner.cached;
+    if (!cached) return;
+    cached.runCachedStep(endingCall(last), { requestId: `${job.requestId}#end`, signal: AbortSignal.timeout(10_000) }).catch(() => {});
   }
 
   private finishWithError(job: Job, err: OrchestratorError): void {
@@ -325,6 +346,7 @@ export class StepBatcher {
         return a.job.seq - b.job.seq;
       });
     if (order.length === 0) return [];
+    if (order[0].next.inputs.cache) return [order[0]];
     const L = order[0].next.bucket;
     const lim = this.callLimits(L);
     const maxRows = Math.min(lim.maxRows, this.maxBatchRows);
@@ -332,7 +354,7 @@ export class StepBatcher {
     let rows = 0, images = 0, texts = 0;
     for (const p of order) {
       const { inputs, bucket } = p.next;
-      if (bucket !== L) continue;
+      if (bucket !== L || p.next.inputs.cache) continue;
       const k = inputs.branches.length;
       const isImage = inputs.mode === "image";
       if (group.length > 0) {
@@ -383,26 +405,41 @@ export class StepBatcher {
     if (outputs) this.distribute(batch, outputs, engineMs);
     const stepMs = performance.now() - t0;
     if (outputs) this.stepEmaMs = this.stepEmaMs === 0 ? stepMs : 0.8 * this.stepEmaMs + 0.2 * stepMs;
-    const { call } = batch;
     this.opts.onTick?.({
       batchSize: batch.members.length,
-      rows: call.rows,
-      length: call.length,
-      tokens: call.tokens,
+      rows: batch.rows,
+      length: batch.length,
+      tokens: batch.tokens,
       engineMs,
       orchestratorMs: outputs ? stepMs - engineMs : tPacked - t0,
       stepMs,
     });
   }
 
-  /** Packs the group's next steps into one contract call; a group that cannot be packed fails. */
+  /** Packs the group's next steps into one engine call; a group that cannot be packed fails. */
   private pack(group: Planned[]): Batch | undefined {
     if (group.length === 0) return undefined;
+    const members = group.map(({ member }) => member);
     try {
+      const cache = group[0].next.inputs.cache;
+      if (cache) {
+        // A cached request runs alone, as its own engine sequence, at its exact length (the state's size).
+        const cached = this.runner.cached;
+        if (!cached) throw new OrchestratorError(Code.FailedPrecondition, "the engine does not serve the cached model");
+        const { inputs } = group[0].next;
+        const call = packCachedStep(inputs, cache, longestRow(inputs));
+        const run = async (opts: { requestId: string; signal: AbortSignal }) => [unpackCachedStep(call, await cached.runCachedStep(call, opts))];
+        return { members, tick: this.tick++, rows: call.branches, length: call.length, tokens: call.tokens, memberTokens: [call.tokens], run, cached: call };
+      }
       const length = Math.max(...group.map(({ next }) => next.bucket));
       const call = packStep(group.map(({ next }) => next.inputs), length);
-      return { members: group.map(({ member }) => member), call, tick: this.tick++ };
+      const run = async (opts: { requestId: string; signal: AbortSignal }) => unpackStep(call, await this.runner.runTransformer(call, opts));
+      return { members, tick: this.tick++, rows: call.rows, length: call.length, tokens: call.tokens, memberTokens: call.members.map((m) => m.tokens), run };
     } catch (err) {
+      if (err instanceof OrchestratorError) {
+        for (const { member } of group) this.finishWithError(member.job, err);
+        return undefined;
+      }
       const e = new OrchestratorError(Code.Internal, `bad step inputs: ${toOrchestratorError(err).message}`);
       for (const { member } of group) this.finishWithError(member.job, e);
       return undefined;
@@ -415,9 +452,8 @@ export class StepBatcher {
     this.inFlight = { members: batch.members, controller };
     const ids = batch.members.map((r) => r.job.requestId).join(",");
     const requestId = `${ids.length > 200 ? ids.slice(0, 200) + "…" : ids}#${batch.tick}`;
-    let outputs: EngineOutputs;
     try {
-      outputs = await this.runner.runTransformer(batch.call, { requestId, signal: controller.signal });
+      return await batch.run({ requestId, signal: controller.signal });
     } catch (err) {
       const e = toOrchestratorError(err);
       for (const r of batch.members) {
@@ -428,20 +464,19 @@ export class StepBatcher {
     } finally {
       this.inFlight = undefined;
     }
-    try {
-      return unpackStep(batch.call, outputs);
-    } catch (err) {
-      const e = new OrchestratorError(Code.Internal, toOrchestratorError(err).message);
-      for (const r of batch.members) this.finishWithError(r.job, e);
-      return undefined;
-    }
   }
 
   /** Hands each member its outputs: advance, report the step, release the finished. */
   private distribute(batch: Batch, results: StepOutputs[], engineMs: number): void {
     batch.members.forEach((r, i) => {
       r.next = undefined;
-      if (r.job.phase !== r) return; // left while the call ran
+      // The engine holds the sequence's state from its first call on, whatever happens to the request now.
+      if (batch.cached) r.sequence = batch.cached.end ? undefined : batch.cached;
+      if (r.job.phase !== r) {
+        // Left while the call ran: its release could not end a sequence this call may have started.
+        if (r.sequence) this.endSequence(r.job, r.sequence);
+        return;
+      }
       if (r.cancelReason) {
         this.finishWithError(r.job, r.cancelReason);
         return;
@@ -457,7 +492,7 @@ export class StepBatcher {
       const info: StepInfo = {
         step: r.stepsDone,
         totalSteps: r.task.totalSteps,
-        tokens: batch.call.members[i].tokens,
+        tokens: batch.memberTokens[i],
         engineMs,
         batchSize: batch.members.length,
       };

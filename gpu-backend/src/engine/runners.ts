@@ -1,6 +1,7 @@
 // What the orchestrator needs from the engines, as interfaces: run one packed transformer step, VQ-encode,
 // VQ-decode, report readiness. TritonEngine (triton-engine.ts) implements them over the Triton client;
 // tests and benchmarks plug in fakes. Everything above this layer (batcher, tasks, service) sees only these.
+import type { CachedCall, CachedEngineOutputs } from "./cached-call";
 import type { EngineOutputs, PackedCall } from "./packer";
 
 export interface EngineCallOptions {
@@ -12,6 +13,8 @@ export interface EngineCallOptions {
 export interface TransformerRunner {
   /** Runs one packed transformer call. */
   runTransformer(call: PackedCall, opts: EngineCallOptions & { signal: AbortSignal }): Promise<EngineOutputs>;
+  /** The stateful model, where the engine serves it. */
+  readonly cached?: CachedTransformerRunner;
 }
 
 export interface VqRunner {
@@ -29,4 +32,9 @@ export interface ModelStatus {
 export interface EngineHealth {
   /** Readiness of every model the orchestrator uses; throws or returns ready=false when unreachable. */
   models(signal?: AbortSignal): Promise<ModelStatus[]>;
+}
+
+/** The stateful transformer (ML-Cache): one request's cached step per call, in its own engine sequence. */
+export interface CachedTransformerRunner {
+  runCachedStep(call: CachedCall, opts: EngineCallOptions & { signal: AbortSignal }): Promise<CachedEngineOutputs>;
 }

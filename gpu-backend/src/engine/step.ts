@@ -22,6 +22,23 @@ export interface StepInputs {
   uniforms: Float32Array;
   /** 0 = argmax; otherwise sample from softmax(combined / temperature). */
   temperature: number;
+  /** Set when the request runs cached (ML-Cache): the step goes to the stateful model, alone. */
+  cache?: CachedStep;
+}
+
+/**
+ * One step of a request that runs as its own engine sequence: the stateful model keeps every branch's
+ * K/V and codebook logits between the sequence's steps and recomputes only the named positions.
+ */
+export interface CachedStep {
+  /** The request's sequence (Triton's correlation id), unique among the host's live sequences. */
+  sequenceId: bigint;
+  /** First step: the engine starts the sequence's state. Always a refresh. */
+  start: boolean;
+  /** Last step: the engine frees the state after it. */
+  end: boolean;
+  /** Positions to recompute, per branch (each within its row); absent = every position (a refresh). */
+  recompute?: Int32Array[];
 }
 
 export interface StepOutputs {
@@ -29,4 +46,9 @@ export interface StepOutputs {
   tokens: Int32Array;
   /** M confidences: softmax(combined)[token], NOT divided by temperature. */
   confidence: Float32Array;
+  /**
+   * Cached steps: per branch, every position's maximum codebook logit after the step (fresh where
+   * recomputed, cached elsewhere), one value per position of the branch's row.
+   */
+  maxLogit?: Float32Array[];
 }

@@ -50,3 +50,42 @@ export function recomputeMask(maxLogits: ArrayLike<number>, cacheRatio: number):
   for (let i = 0; i < out.length; i++) out[i] = maxLogits[i] <= thr ? 1 : 0;
   return out;
 }
+
+/** Positions of one branch to recompute next: those whose max logit is at most the cacheRatio quantile. */
+export function recomputePositions(maxLogits: ArrayLike<number>, cacheRatio: number): Int32Array {
+  const mask = recomputeMask(maxLogits, cacheRatio);
+  const out: number[] = [];
+  for (let i = 0; i < mask.length; i++) if (mask[i]) out.push(i);
+  return Int32Array.from(out);
+}
+
+/** A cached run's bookkeeping, immutable like the sampler's state. */
+export interface MlCacheRun {
+  /** refresh[s]: step s runs a full forward. */
+  readonly refresh: readonly boolean[];
+  readonly cacheRatio: number;
+  /** Per branch, the positions the next step recomputes if it is a cached step. */
+  readonly next?: readonly Int32Array[];
+}
+
+export function initMlCache(timesteps: number, p: MlCacheParams = ML_CACHE_DEFAULTS): MlCacheRun {
+  return { refresh: mlCacheRefreshSteps(timesteps, p), cacheRatio: p.cacheRatio };
+}
+
+/** What step s recomputes: undefined on a refresh step (every position), else each branch's set. */
+export function recomputeAt(run: MlCacheRun, step: number): Int32Array[] | undefined {
+  if (step >= run.refresh.length || run.refresh[step]) return undefined;
+  if (!run.next) throw new Error(`cached step ${step} without the previous step's max logits`);
+  return run.next.map((s) => s.slice());
+}
+
+/**
+ * After step s, from its per-branch max logits: the next step's recompute sets, chosen independently per
+ * branch over all of the branch's positions (docs/model.md §6.3). Only needed when the next step is cached.
+ */
+export function advanceMlCache(run: MlCacheRun, step: number, maxLogits: readonly Float32Array[] | undefined): MlCacheRun {
+  const following = step + 1;
+  if (following >= run.refresh.length || run.refresh[following]) return { ...run, next: undefined };
+  if (!maxLogits) throw new Error(`step ${step} returned no max logits for the cached step after it`);
+  return { ...run, next: maxLogits.map((m) => recomputePositions(m, run.cacheRatio)) };
+}

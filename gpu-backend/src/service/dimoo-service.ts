@@ -48,6 +48,8 @@ export interface ServiceDeps<
   metrics: OrchestratorMetrics;
   log: Logger;
   modelName: string;
+  /** The engine serves the stateful model (ML-Cache). */
+  mlCache?: boolean;
 }
 
 const digest = (s: string) => createHash("sha256").update(s).digest();
@@ -170,6 +172,7 @@ export function dimooRoutes<GS extends GenerateSpec, GT extends ImageTask, US ex
         onDone: (t) => {
           usage.outputTokens = t.outputTokens;
           usage.promptTokens = t.promptTokens;
+          usage.cachedSteps = t.cachedSteps;
           const remaining = Math.max(1, deadline - Date.now());
           const finished = (async () => {
             const timer = AbortSignal.timeout(remaining);
@@ -270,6 +273,7 @@ export function dimooRoutes<GS extends GenerateSpec, GT extends ImageTask, US ex
           maxAnswerTokens: limits.maxAnswerTokens,
           formats: [ImageFormat.PNG, ImageFormat.WEBP, ImageFormat.JPEG],
           model: deps.modelName,
+          mlCache: deps.mlCache ?? false,
         });
       },
     });

@@ -1,8 +1,10 @@
 // A running image request (every image family): the denoising sampler's state, advanced one step at a time
-// by the step batcher, and the latest prediction for previews.
+// by the step batcher, and the latest prediction for previews. With the ML-Cache on, the request runs as one
+// engine sequence and each step says which positions the engine recomputes.
 import { extractImageCodes, type Grid } from "../model/layout";
 import { IMAGE_OFFSET, MASK } from "../model/tokens";
 import type { StepInputs, StepOutputs } from "../engine/step";
+import { advanceMlCache, recomputeAt, type MlCacheRun } from "../sampling/ml-cache";
 import {
   advanceImageDenoising,
   imageDenoisingCodes,
@@ -12,12 +14,24 @@ import {
 } from "../sampling/image-denoising";
 import type { ImageTask } from "./task";
 
+/** A cached run: the engine sequence and the cache's bookkeeping. */
+export interface CachedRun {
+  sequenceId: bigint;
+  run: MlCacheRun;
+}
+
 export class DenoisingTask implements ImageTask {
   private predicted?: Int32Array;
+  /** Steps that recomputed only part of the sequence. */
+  cachedSteps = 0;
   constructor(
     private state: ImageDenoisingState,
     readonly promptTokens: number,
+    private cache?: CachedRun,
   ) {}
+  get cached(): boolean {
+    return this.cache !== undefined;
+  }
   get totalSteps(): number {
     return this.state.totalSteps;
   }
@@ -31,10 +45,19 @@ export class DenoisingTask implements ImageTask {
     return this.state.grid;
   }
   engineInputs(): StepInputs {
-    return imageDenoisingInputs(this.state);
+    const inputs = imageDenoisingInputs(this.state);
+    if (!this.cache) return inputs;
+    const s = this.state.step;
+    const recompute = recomputeAt(this.cache.run, s);
+    return { ...inputs, cache: { sequenceId: this.cache.sequenceId, start: s === 0, end: s === this.state.totalSteps - 1, recompute } };
   }
   advance(out: StepOutputs): void {
+    const s = this.state.step;
     const step = advanceImageDenoising(this.state, out);
+    if (this.cache) {
+      if (!this.cache.run.refresh[s]) this.cachedSteps++;
+      this.cache = { ...this.cache, run: advanceMlCache(this.cache.run, s, out.maxLogit) };
+    }
     this.state = step.state;
     this.predicted = step.predictedCodes;
   }

@@ -2,16 +2,23 @@
 // the inputs, the family's sampler), preview and finish (VQ-decode, encode). The step batcher drives the
 // sampler in between. The families (text-to-image.ts, image-to-image.ts, painting.ts) hold what differs;
 // params.ts checks the request fields.
+import { randomBytes } from "node:crypto";
 import type { GenerateRequest } from "../../../proto/gen/dimoo/v1/dimoo_pb";
 import { vqDecodeImage, vqEncodeImage } from "../engine/vq";
 import { invalidArgument } from "../errors";
 import { decodeImage, encodeImage, encodePreview, type ImageFormat, type RgbImage } from "../model/image-codec";
 import { answerRegionLength, type ImageCodes } from "../model/layout";
+import { initMlCache } from "../sampling/ml-cache";
 import { DenoisingTask } from "./denoising-task";
 import type { ImageSpec } from "./image-family";
 import { asInvalid } from "./invalid";
 import { familyOf, validateGenerateParams } from "./params";
 import type { EncodedImage, GeneratePipeline, TaskDeps } from "./task";
+
+/** A fresh engine sequence id: random 63 bits, so live sequences never share one. */
+function newSequenceId(): bigint {
+  return randomBytes(8).readBigUInt64BE() >> 1n || 1n;
+}
 
 const MIME: Record<ImageFormat, string> = { png: "image/png", webp: "image/webp", jpeg: "image/jpeg" };
 
@@ -63,7 +70,13 @@ export function createGeneratePipeline(deps: TaskDeps): GeneratePipeline<ImageSp
     async prepare(spec, ctx) {
       const encoded: ImageCodes[] = [];
       for (const img of spec.images) encoded.push(await vqEncodeImage(vq, img, ctx));
-      return asInvalid(() => new DenoisingTask(spec.family.init(spec, encoded), spec.prompt.length));
+      return asInvalid(() => {
+        const state = spec.family.init(spec, encoded);
+        // Without the stateful model the request runs uncached (its usage reports 0 cached steps).
+        const p = spec.params.mlCache;
+        const cache = p && deps.mlCache ? { sequenceId: newSequenceId(), run: initMlCache(spec.params.steps, p) } : undefined;
+        return new DenoisingTask(state, spec.prompt.length, cache);
+      });
     },
 
     preview(spec, task, ctx): Promise<EncodedImage> {

@@ -7,6 +7,7 @@ import type { RgbImage } from "../model/image-codec";
 import type { Grid, ImageCodes } from "../model/layout";
 import type { PromptPair } from "../model/prompts";
 import type { ImageDenoisingState } from "../sampling/image-denoising";
+import type { MlCacheParams } from "../sampling/ml-cache";
 import type { Limits } from "./limits";
 import type { GenerateSpec } from "./task";
 
@@ -31,6 +32,8 @@ export interface GenerateParams {
   format: "png" | "webp" | "jpeg";
   quality: number;
   previewEvery: number;
+  /** The Max-Logit cache's parameters when the request asks for it (docs/model.md §6). */
+  mlCache?: MlCacheParams;
 }
 
 /** Prepared inputs of one request: the images the VQ encoder gets and the output grid. */
@@ -54,6 +57,8 @@ export interface ImageFamily {
   /** The request field an oversized output is blamed on. */
   readonly sizeField: string;
   readonly needsMask: boolean;
+  /** Whether the request may run with the ML-Cache (the reference caches text-to-image and painting). */
+  readonly cacheable: boolean;
   /** Reference default of the text guidance scale. */
   readonly defaultGuidance: number;
   /** The reference's edit_type string for the request's (INVALID_ARGUMENT edit_type when unknown). */

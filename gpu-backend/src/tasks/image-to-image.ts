@@ -50,6 +50,8 @@ function editType(kind: TaskKind, raw: string): string {
 export const imageToImage: ImageFamily = {
   sizeField: "images[0]",
   needsMask: false,
+  // The reference has no cache for the three-branch image-to-image loop; not measured yet.
+  cacheable: false,
   defaultGuidance: 2.5,
   editType,
   // Style transfer, multi-view and dense prediction have fixed prompts.

@@ -12,6 +12,7 @@ import { textToImageState } from "./text-to-image";
 export const painting: ImageFamily = {
   sizeField: "images[0]",
   needsMask: true,
+  cacheable: true,
   defaultGuidance: 4.0,
   editType: () => "",
   promptRequired: () => true,

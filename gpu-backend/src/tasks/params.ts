@@ -2,7 +2,8 @@
 // format, defaults; each image family adds its own (edit type, output size, inputs, mask, guidance
 // default). Each failure is INVALID_ARGUMENT naming the proto field. Decoding images and counting prompt
 // tokens happen in the families' validate (they need sharp and the tokenizer) and report the same way.
-import { ImageFormat, Task, type GenerateRequest } from "../../../proto/gen/dimoo/v1/dimoo_pb";
+import { ImageFormat, Task, type GenerateRequest, type MlCache } from "../../../proto/gen/dimoo/v1/dimoo_pb";
+import { ML_CACHE_DEFAULTS, type MlCacheParams } from "../sampling/ml-cache";
 import { invalidArgument } from "../errors";
 import type { GenerateParams, ImageFamily, TaskKind } from "./image-family";
 import { imageToImage } from "./image-to-image";
@@ -61,6 +62,22 @@ export function checkImageBytes(images: readonly Uint8Array[], limits: Limits): 
   });
 }
 
+/** The cache's parameters, defaults filled in, in the ranges the reference accepts (docs/model.md §6.1). */
+function mlCacheParams(req: MlCache, kind: TaskKind, family: ImageFamily, steps: number): MlCacheParams {
+  if (!family.cacheable) throw invalidArgument("ml_cache", `${kind} runs without the cache (text-to-image, inpaint and outpaint only)`);
+  const d = ML_CACHE_DEFAULTS;
+  const cacheRatio = req.cacheRatio ?? d.cacheRatio;
+  if (!(cacheRatio >= 0 && cacheRatio < 1)) throw invalidArgument("ml_cache.cache_ratio", "must be at least 0 and below 1");
+  const warmupRatio = req.warmupRatio ?? d.warmupRatio;
+  if (!(warmupRatio >= 0 && warmupRatio <= 1)) throw invalidArgument("ml_cache.warmup_ratio", "must be between 0 and 1");
+  const refreshInterval = req.refreshInterval ?? d.refreshInterval;
+  const most = steps - Math.trunc(steps * warmupRatio) - 1;
+  if (refreshInterval < 2 || refreshInterval > most) {
+    throw invalidArgument("ml_cache.refresh_interval", most < 2 ? `${steps} steps leave no cached step at this warm-up ratio` : `must be between 2 and ${most} for ${steps} steps`);
+  }
+  return { cacheRatio, warmupRatio, refreshInterval };
+}
+
 export function validateGenerateParams(req: GenerateRequest, limits: Limits): GenerateParams {
   const kind = TASK_KINDS[req.task];
   if (!kind) throw invalidArgument("task", req.task === Task.UNSPECIFIED ? "task is required" : `unknown task ${req.task}`);
@@ -110,6 +127,8 @@ export function validateGenerateParams(req: GenerateRequest, limits: Limits): Ge
   const quality = req.outputQuality || (format === "jpeg" ? 90 : 85);
   if (req.previewEvery > limits.maxSteps) throw invalidArgument("preview_every", `must be at most ${limits.maxSteps}`);
 
+  const mlCache = req.mlCache?.enabled ? mlCacheParams(req.mlCache, kind, family, steps) : undefined;
+
   const seed = req.seed ?? randomSeed();
   return {
     kind,
@@ -127,5 +146,6 @@ export function validateGenerateParams(req: GenerateRequest, limits: Limits): Ge
     format,
     quality,
     previewEvery: req.previewEvery,
+    mlCache,
   };
 }

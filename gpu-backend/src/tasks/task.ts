@@ -14,6 +14,8 @@ export interface TaskDeps {
   tokenizer: Tokenizer;
   vq: VqRunner;
   limits: Limits;
+  /** The engine serves the stateful model: requests that ask for the ML-Cache run cached. */
+  mlCache?: boolean;
 }
 
 export interface CallContext {
@@ -38,6 +40,8 @@ export interface ImageTask extends StepTask {
   readonly maskedRemaining: number;
   readonly promptTokens: number;
   readonly outputTokens: number;
+  /** Steps so far that recomputed only part of the sequence (ML-Cache). */
+  readonly cachedSteps: number;
 }
 
 export interface EncodedImage {

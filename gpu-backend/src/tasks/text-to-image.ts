@@ -27,6 +27,7 @@ const DEFAULT_SIDE = 1024;
 export const textToImage: ImageFamily = {
   sizeField: "width",
   needsMask: false,
+  cacheable: true,
   defaultGuidance: 4.0,
   editType: () => "",
   promptRequired: () => true,

@@ -22,6 +22,7 @@ class ToyImage extends ToyTask implements ImageTask {
     return this.masked.length;
   }
   readonly promptTokens = 5;
+  readonly cachedSteps = 0;
   get outputTokens() {
     return this.cells;
   }

@@ -3,7 +3,8 @@
 // derives each output from the request's own rows only, so batching must not change any result.
 import type { StepTask } from "../../../gpu-backend/src/batcher/step-batcher";
 import type { EngineOutputs, PackedCall } from "../../../gpu-backend/src/engine/packer";
-import type { TransformerRunner } from "../../../gpu-backend/src/engine/runners";
+import type { CachedCall } from "../../../gpu-backend/src/engine/cached-call";
+import type { CachedTransformerRunner, TransformerRunner } from "../../../gpu-backend/src/engine/runners";
 import type { StepInputs, StepOutputs } from "../../../gpu-backend/src/engine/step";
 
 export function fakeOutputs(call: PackedCall): EngineOutputs {
@@ -110,4 +111,59 @@ export class ToyTask implements StepTask {
   isDone(): boolean {
     return this.masked.length === 0;
   }
+}
+
+export interface FakeCachedRunner extends TransformerRunner {
+  calls: PackedCall[];
+  cachedCalls: CachedCall[];
+  /** Each cached call's max logits [K, L], in call order. */
+  maxLogits: Float32Array[];
+  readonly cached: CachedTransformerRunner;
+  /** Sequences started and not ended, with their length. */
+  openSequences: Map<bigint, number>;
+}
+
+/**
+ * A stateless fake plus a stateful one for cached steps: the stateful fake checks the sequence protocol
+ * (start first, nothing after end, one length per sequence), and answers from the request's own rows.
+ */
+export function fakeCachedRunner(delayMs = 0): FakeCachedRunner {
+  const base = fakeRunner(delayMs);
+  const open = new Map<bigint, number>();
+  const cachedCalls: CachedCall[] = [];
+  const maxLogits: Float32Array[] = [];
+  const cached: CachedTransformerRunner = {
+    async runCachedStep(call, { signal }) {
+      cachedCalls.push(call);
+      if (delayMs > 0) await new Promise((r) => setTimeout(r, delayMs));
+      if (signal.aborted) throw Object.assign(new Error("aborted"), { name: "AbortError" });
+      const L = call.length;
+      if (call.start) {
+        if (open.has(call.sequenceId)) throw new Error(`sequence ${call.sequenceId} started twice`);
+        open.set(call.sequenceId, L);
+      } else if (open.get(call.sequenceId) !== L) {
+        throw new Error(`sequence ${call.sequenceId} not open at length ${L}`);
+      }
+      if (call.end) open.delete(call.sequenceId);
+      const M = call.slots, K = call.branches;
+      const tokens = new BigInt64Array(M);
+      const confidence = new Float32Array(M);
+      for (let m = 0; m < M; m++) {
+        let acc = 0;
+        for (let k = 0; k < K; k++) {
+          const pos = Number(call.targets[k * M + m]);
+          acc += call.weights[k] * ((Number(call.inputIds[k * L + pos]) * 7 + pos * 13) % 1009);
+        }
+        const u = call.uniforms[m];
+        tokens[m] = BigInt(Math.abs(Math.floor(acc * 31 + u * 977)) % 8192);
+        confidence[m] = ((Math.abs(Math.floor(acc)) % 97) + u) / 98;
+      }
+      // Distinct values within a call (a shifted golden-ratio sequence), changing from step to step.
+      const shift = call.uniforms[0] ?? 0;
+      const maxLogit = Float32Array.from({ length: K * L }, (_, i) => 10 * ((((i % L) + 1) * 0.6180339887 + shift) % 1));
+      maxLogits.push(maxLogit);
+      return { tokens, confidence, maxLogit };
+    },
+  };
+  return Object.assign(base, { cachedCalls, maxLogits, cached, openSequences: open });
 }

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { InvalidArgument } from "../../../gpu-backend/src/model/errors";
-import { mlCacheRefreshSteps, quantileLinear, recomputeMask } from "../../../gpu-backend/src/sampling/ml-cache";
+import { advanceMlCache, initMlCache, mlCacheRefreshSteps, quantileLinear, recomputeAt, recomputeMask, recomputePositions } from "../../../gpu-backend/src/sampling/ml-cache";
 
 describe("ML-Cache schedule (docs/model.md §6, §10)", () => {
   it("T=64 with 0.9/0.3/5: 28 refresh steps, 36 cached", () => {
@@ -30,5 +30,25 @@ describe("ML-Cache schedule (docs/model.md §6, §10)", () => {
   it("validates parameters", () => {
     expect(() => mlCacheRefreshSteps(64, { cacheRatio: 1, warmupRatio: 0.3, refreshInterval: 5 })).toThrow(InvalidArgument);
     expect(() => mlCacheRefreshSteps(64, { cacheRatio: 0.9, warmupRatio: 0.3, refreshInterval: 0 })).toThrow(/refresh_interval/);
+  });
+
+  it("carries each branch's recompute set from one step's max logits to the next cached step", () => {
+    let run = initMlCache(64);
+    const logits = (s: number, n: number) => Float32Array.from({ length: n }, (_, i) => Math.sin(i * 12.9898 + s) * 43758.5453 % 1);
+    let cached = 0;
+    for (let s = 0; s < 64; s++) {
+      const sets = recomputeAt(run, s);
+      if (run.refresh[s]) expect(sets).toBeUndefined();
+      else {
+        cached++;
+        // Chosen independently per branch, each over its own length.
+        expect(sets?.map((x) => Array.from(x))).toEqual([Array.from(recomputePositions(logits(s - 1, 120), 0.9)), Array.from(recomputePositions(logits(s - 1 + 0.5, 90), 0.9))]);
+      }
+      run = advanceMlCache(run, s, [logits(s, 120), logits(s + 0.5, 90)]);
+    }
+    expect(cached).toBe(36);
+    // A cached step needs the max logits of the step before it.
+    expect(() => advanceMlCache(initMlCache(64), 19, undefined)).toThrow(/max logits/);
+    expect(() => recomputeAt({ ...initMlCache(64), next: undefined }, 20)).toThrow(/previous step/);
   });
 });

@@ -59,6 +59,28 @@ describe("validateGenerateParams", () => {
   });
 });
 
+describe("ML-Cache parameters", () => {
+  it("fill the reference defaults for text-to-image and painting only", () => {
+    expect(gen({ task: Task.TEXT_TO_IMAGE, prompt: "x" }).mlCache).toBeUndefined();
+    expect(gen({ task: Task.TEXT_TO_IMAGE, prompt: "x", mlCache: { enabled: false } }).mlCache).toBeUndefined();
+    expect(gen({ task: Task.TEXT_TO_IMAGE, prompt: "x", mlCache: { enabled: true } }).mlCache).toEqual({ cacheRatio: 0.9, warmupRatio: 0.3, refreshInterval: 5 });
+    expect(gen({ task: Task.INPAINT, prompt: "x", images: [img], mask: img, mlCache: { enabled: true, cacheRatio: 0.8 } }).mlCache?.cacheRatio).toBe(0.8);
+  });
+
+  it("name the offending field", () => {
+    const t2i = { task: Task.TEXT_TO_IMAGE, prompt: "x" } as const;
+    expect(field(() => gen({ task: Task.EDIT, prompt: "x", images: [img], mlCache: { enabled: true } }))).toBe("ml_cache");
+    expect(field(() => gen({ ...t2i, mlCache: { enabled: true, cacheRatio: 1 } }))).toBe("ml_cache.cache_ratio");
+    expect(field(() => gen({ ...t2i, mlCache: { enabled: true, cacheRatio: Number.NaN } }))).toBe("ml_cache.cache_ratio");
+    expect(field(() => gen({ ...t2i, mlCache: { enabled: true, warmupRatio: 1.5 } }))).toBe("ml_cache.warmup_ratio");
+    expect(field(() => gen({ ...t2i, mlCache: { enabled: true, refreshInterval: 1 } }))).toBe("ml_cache.refresh_interval");
+    // 64 steps, warm-up 0.3: at most 64 - 19 - 1 = 44.
+    expect(gen({ ...t2i, mlCache: { enabled: true, refreshInterval: 44 } }).mlCache?.refreshInterval).toBe(44);
+    expect(field(() => gen({ ...t2i, mlCache: { enabled: true, refreshInterval: 45 } }))).toBe("ml_cache.refresh_interval");
+    expect(field(() => gen({ ...t2i, steps: 2, mlCache: { enabled: true } }))).toBe("ml_cache.refresh_interval");
+  });
+});
+
 describe("validateUnderstandParams", () => {
   const und = (init: Parameters<typeof create<typeof UnderstandRequestSchema>>[1]) => validateUnderstandParams(create(UnderstandRequestSchema, init), DEFAULT_LIMITS);
   it("fills defaults and checks the block arithmetic", () => {
