@@ -9,7 +9,7 @@ export const TRANSFORMER_MODEL = "dimoo_transformer";
 export const VQ_ENCODER_MODEL = "vq_encoder";
 export const VQ_DECODER_MODEL = "vq_decoder";
 
-export type ContractDType = "INT64" | "INT32" | "FP32" | "UINT8";
+export type ContractDType = "INT64" | "INT32" | "FP32" | "UINT8" | "BF16";
 
 export interface TensorSpec {
   name: string;
@@ -62,3 +62,78 @@ export const VQ_DECODER_INPUTS = {
 export const VQ_DECODER_OUTPUTS = {
   pixels: { name: "pixels", dtype: "UINT8", dims: ["B", "3", "H", "W"], doc: "round(clip(x,0,1)*255)" },
 } as const satisfies Record<string, TensorSpec>;
+
+// ---- the stateful transformer (ML-Cache) -----------------------------------------------------------
+//
+// One Triton sequence per request (B = 1, as in the reference); the request's K guidance branches (1..3)
+// run in one call. Triton keeps each layer's pre-RoPE keys and values and the codebook-slice logits of
+// every position of every branch between calls (implicit state), so a cached step only recomputes the P
+// positions in `recompute`; a refresh step sends every position 0..L-1. docs/engine-contract.md,
+// "dimoo_transformer_cached", explains one step.
+
+export const TRANSFORMER_CACHED_MODEL = "dimoo_transformer_cached";
+
+/** Inputs of one step; max_batch_size 0, so these are the full shapes. L is fixed for the whole sequence. */
+export const TRANSFORMER_CACHED_INPUTS = {
+  inputIds: { name: "input_ids", dtype: "INT64", dims: ["K", "L"], doc: "the K branch rows, right-padded with 0 to L (the same L on every step of a sequence)" },
+  seqLens: { name: "seq_lens", dtype: "INT64", dims: ["K"], doc: "true length of each branch; keys past it are masked out of attention" },
+  recompute: { name: "recompute", dtype: "INT64", dims: ["K", "P"], doc: "positions to recompute per branch (all 0..L-1 on a refresh); a shorter list repeats one of its own positions" },
+  imageTargets: { name: "image_targets", dtype: "INT64", dims: ["K", "M"], doc: "position (0..seq_len-1) of target slot m in branch k" },
+  imageWeights: { name: "image_weights", dtype: "FP32", dims: ["K"], doc: "guidance weights: combined = sum_k w_k * logits_k (codebook slice)" },
+  imageUniforms: { name: "image_uniforms", dtype: "FP32", dims: ["M"], doc: "one uniform in [0,1) per target slot for inverse-CDF sampling" },
+  imageTemperature: { name: "image_temperature", dtype: "FP32", dims: ["1"], doc: "sampling temperature; 0 = argmax" },
+} as const satisfies Record<string, TensorSpec>;
+
+export const TRANSFORMER_CACHED_OUTPUTS = {
+  imageTokens: { name: "image_tokens", dtype: "INT64", dims: ["M"], doc: "sampled codebook index 0..8191 at each target slot" },
+  imageConfidence: { name: "image_confidence", dtype: "FP32", dims: ["M"], doc: "softmax(combined)[code], not divided by temperature" },
+  maxLogit: { name: "max_logit", dtype: "FP32", dims: ["K", "L"], doc: "max codebook logit of every position of every branch, read from the updated logit cache" },
+} as const satisfies Record<string, TensorSpec>;
+
+/** One implicit state: the graph reads `input` and writes `output`; Triton feeds output i as input i+1. */
+export interface StateSpec {
+  input: string;
+  output: string;
+  /** "KV" = n_kv_heads * head_dim (4096 for LLaDA-8B). */
+  dims: string[];
+  doc: string;
+}
+
+/**
+ * The implicit state of a sequence, kept by Triton between calls: per layer the pre-RoPE keys and values,
+ * and the codebook-slice logits. Its dtype is the engine's matmul dtype (BF16 in TensorRT engines, FP32 in
+ * the onnxruntime dev models, which cannot carry BF16). Layer numbers are zero-padded so that no state name
+ * is a prefix of another.
+ */
+export const TRANSFORMER_CACHED_STATE = {
+  key: layerState("key", "pre-RoPE keys"),
+  value: layerState("value", "values"),
+  logits: {
+    input: "logit_cache_in",
+    output: "logit_cache_out",
+    dims: ["K", "L", "8192"],
+    doc: "codebook-slice logits [126356, 134548) of every position of every branch",
+  } satisfies StateSpec,
+} as const;
+
+function layerState(kind: "key" | "value", what: string): (layer: number) => StateSpec {
+  return (layer) => ({
+    input: `${kind}_cache_in_${layerTag(layer)}`,
+    output: `${kind}_cache_out_${layerTag(layer)}`,
+    dims: ["K", "L", "KV"],
+    doc: `${what} of layer ${layer} at every position of every branch`,
+  });
+}
+
+function layerTag(layer: number): string {
+  return String(layer).padStart(2, "0");
+}
+
+/** Every state of an n-layer model in graph order: keys and values of each layer, then the logits. */
+export function cachedTransformerStates(nLayers: number): StateSpec[] {
+  if (!(Number.isInteger(nLayers) && nLayers >= 1 && nLayers <= 100)) throw new RangeError(`state names are laid out for 1..100 layers, not ${nLayers}`);
+  const out: StateSpec[] = [];
+  for (let i = 0; i < nLayers; i++) out.push(TRANSFORMER_CACHED_STATE.key(i), TRANSFORMER_CACHED_STATE.value(i));
+  out.push(TRANSFORMER_CACHED_STATE.logits);
+  return out;
+}

@@ -9,7 +9,9 @@ import * as ort from "onnxruntime-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { callTensors, emptyMode, type TransformerCall } from "../../../gpu-backend/src/builder/llada/call";
 import { devTransformerConfig, lladaNames, type LladaConfig } from "../../../gpu-backend/src/builder/llada/config";
-import { buildTransformerGraph, buildTransformerModel, CODEBOOK_HEAD, memoryResolver } from "../../../gpu-backend/src/builder/llada/graph";
+import { CODEBOOK_HEAD } from "../../../gpu-backend/src/builder/llada/blocks";
+import { buildTransformerGraph } from "../../../gpu-backend/src/builder/llada/graph";
+import { buildTransformerModel, memoryResolver } from "../../../gpu-backend/src/builder/llada/model-file";
 import { transformerReference } from "../../../gpu-backend/src/builder/llada/reference";
 import {
   loadLladaWeights,

@@ -1,37 +1,19 @@
 // The transformer ONNX graph in onnxruntime-node against the plain TypeScript reference, on the dev
 // config (real 134548-id vocabulary, d_model 64, 2 layers, 4 heads, MLP 128).
 //
-// Tolerances (observed values are ~10-50x smaller; docs/engine-contract.md lists them):
-//   final hidden states   max |diff| <= 1e-4      (values of RMS ~1-3)
-//   logits                max |diff| <= 2e-4      (|logit| up to ~15)
-//   guided logits         max |diff| <= 1e-3      (weights up to 7.5)
-//   confidence            max |diff| <= 2e-5
-//   tokens                identical, except where the uniform lies within 1e-5 of a CDF boundary (T > 0) or
-//                         the two best logits are within 1e-4 (T = 0)
-//   padding invariance    a row alone vs padded in a batch: hidden within 1e-5, tokens identical
+// Tolerances: llada-support.ts.
 
 import * as ort from "onnxruntime-node";
 import { beforeAll, describe, expect, it } from "vitest";
 import { TRANSFORMER_INPUTS, TRANSFORMER_OUTPUTS } from "../../../gpu-backend/src/engine/contract";
 import { callTensors, emptyMode, type ModeInputs, type TransformerCall } from "../../../gpu-backend/src/builder/llada/call";
 import { devTransformerConfig, type LladaConfig } from "../../../gpu-backend/src/builder/llada/config";
-import { buildTransformerGraph, DEBUG_OUTPUTS, memoryResolver } from "../../../gpu-backend/src/builder/llada/graph";
+import { buildTransformerGraph, DEBUG_OUTPUTS } from "../../../gpu-backend/src/builder/llada/graph";
+import { memoryResolver } from "../../../gpu-backend/src/builder/llada/model-file";
 import { transformerReference, type TransformerReferenceResult } from "../../../gpu-backend/src/builder/llada/reference";
 import { seededLladaWeights, type LladaWeights } from "../../../gpu-backend/src/builder/llada/weights";
 import { CODEBOOK_SIZE, VOCAB_SIZE } from "../../../gpu-backend/src/model/tokens";
-import { mulberry32 } from "../../../gpu-backend/src/builder/seeded-random";
-
-const TOL = { hidden: 1e-4, logits: 2e-4, combined: 1e-3, confidence: 2e-5, margin: 1e-5, argmaxGap: 1e-4, padding: 1e-5 };
-
-const rng = mulberry32;
-
-/** Right-padded rows of random ids (pads hold `pad`), lengths as given. */
-function batch(lens: number[], L: number, seed: number, pad = 0): { inputIds: number[]; seqLens: number[] } {
-  const r = rng(seed);
-  const inputIds: number[] = [];
-  for (const len of lens) for (let i = 0; i < L; i++) inputIds.push(i < len ? Math.floor(r() * VOCAB_SIZE) : pad);
-  return { inputIds, seqLens: lens };
-}
+import { batch, expectTokens, f32, maxAbsDiff, rng, tokens, TOL, type Outputs } from "./llada-support";
 
 /** A mode with K branches per request; branch k of request g targets positions in row rows[g][k]. */
 function mode(rows: number[][], L: number, lens: number[], M: number, weights: number[][], temperature: number[], seed: number): ModeInputs {
@@ -48,34 +30,9 @@ function mode(rows: number[][], L: number, lens: number[], M: number, weights: n
   return { G, K, M, targets, weights: weights.flat(), uniforms, temperature };
 }
 
-type Outputs = Record<string, { dims: readonly number[]; data: unknown }>;
-
 async function run(session: ort.InferenceSession, call: TransformerCall): Promise<Outputs> {
   const feeds = Object.fromEntries(Object.entries(callTensors(call)).map(([k, t]) => [k, new ort.Tensor(t.type, t.data, t.dims)]));
   return (await session.run(feeds)) as Outputs;
-}
-
-const f32 = (o: Outputs, name: string) => o[name].data as Float32Array;
-const tokens = (o: Outputs, name: string) => Array.from(o[name].data as BigInt64Array, Number);
-
-function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  expect(a.length).toBe(b.length);
-  let m = 0;
-  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i] - b[i]));
-  return m;
-}
-
-/** Tokens agree except where the reference says the decision is within `tol` of flipping. */
-function expectTokens(got: number[], ref: { tokens: Int32Array; margin: Float64Array }, tol: number): { checked: number; exempt: number } {
-  let exempt = 0;
-  for (let i = 0; i < got.length; i++) {
-    if (ref.margin[i] < tol) {
-      exempt++;
-      continue;
-    }
-    expect(got[i], `slot ${i} (margin ${ref.margin[i]})`).toBe(ref.tokens[i]);
-  }
-  return { checked: got.length - exempt, exempt };
 }
 
 function expectHidden(o: Outputs, ref: TransformerReferenceResult, call: TransformerCall, d: number, tol: number): number {

@@ -41,13 +41,15 @@ export function emptyMode(K = 1, M = 0): ModeInputs {
   return { G: 0, K, M, targets: [], weights: [], uniforms: [], temperature: [] };
 }
 
-function int64(a: ArrayLike<number | bigint>, dims: number[]): ContractTensor {
+/** An int64 contract tensor of `dims` from numbers or bigints (checks the element count). */
+export function int64(a: ArrayLike<number | bigint>, dims: number[]): ContractTensor {
   const n = dims.reduce((x, y) => x * y, 1);
   if (a.length !== n) throw new Error(`expected ${n} values for [${dims}], got ${a.length}`);
   return { type: "int64", data: BigInt64Array.from(Array.from(a, (v) => BigInt(v))), dims };
 }
 
-function float32(a: ArrayLike<number>, dims: number[]): ContractTensor {
+/** A float32 contract tensor of `dims` (checks the element count). */
+export function float32(a: ArrayLike<number>, dims: number[]): ContractTensor {
   const n = dims.reduce((x, y) => x * y, 1);
   if (a.length !== n) throw new Error(`expected ${n} values for [${dims}], got ${a.length}`);
   return { type: "float32", data: Float32Array.from(a), dims };

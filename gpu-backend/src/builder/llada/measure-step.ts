@@ -10,7 +10,8 @@ import * as ort from "onnxruntime-node";
 import { BOA, BOI, CODEBOOK_SIZE, EOA, EOI, MASK, NEWLINE, UNCONDITION, VOCAB_SIZE } from "../../model/tokens";
 import { callTensors, emptyMode, type TransformerCall } from "./call";
 import { devTransformerConfig } from "./config";
-import { buildTransformerGraph, memoryResolver } from "./graph";
+import { buildTransformerGraph } from "./graph";
+import { memoryResolver } from "./model-file";
 import { seededLladaWeights } from "./weights";
 
 export interface StepLayout {

@@ -5,7 +5,8 @@
 // Numerics: sums and the softmax are accumulated in float64, intermediate tensors are stored as fp32.
 // The sampling CDF is accumulated sequentially in fp32 (as onnxruntime's CumSum does), so the two
 // implementations only disagree on a token when the uniform lies within a few 1e-7 of a CDF boundary;
-// `margin` reports that distance for each slot.
+// `margin` reports that distance for each slot. The row helpers (embedding, RoPE at given positions,
+// attention, decoder blocks, head) also serve the cached-step reference (cached-reference.ts).
 
 import { CODEBOOK_SIZE, IMAGE_OFFSET } from "../../model/tokens";
 import { ropeTables } from "../onnx/ops";
@@ -20,7 +21,7 @@ function weight(w: LladaWeights, name: string): Float32Array {
 }
 
 /** out[i, o] = sum_k a[i, k] * W[o, k] for a [n, inDim] and an nn.Linear weight W [outDim, inDim]. */
-function linearRows(a: Float32Array, n: number, inDim: number, W: Float32Array, outDim: number, rowStart = 0): Float32Array {
+export function linearRows(a: Float32Array, n: number, inDim: number, W: Float32Array, outDim: number, rowStart = 0): Float32Array {
   const out = new Float32Array(n * outDim);
   for (let i = 0; i < n; i++) {
     const ai = i * inDim;
@@ -45,69 +46,81 @@ function rmsNormRows(x: Float32Array, n: number, d: number, w: Float32Array, eps
   return out;
 }
 
-function applyRopeRows(x: Float32Array, n: number, heads: number, hd: number, cos: Float32Array, sinSigned: Float32Array): void {
+/** RoPE in place on `x` [n, heads, hd]; row p sits at position `positions[p]` (default p). */
+export function ropeRows(x: Float32Array, n: number, heads: number, hd: number, cos: Float32Array, sinSigned: Float32Array, positions?: ArrayLike<number>): void {
   const half = hd / 2;
   const tmp = new Float64Array(hd);
-  for (let p = 0; p < n; p++)
+  for (let p = 0; p < n; p++) {
+    const t = (positions ? Number(positions[p]) : p) * hd;
     for (let h = 0; h < heads; h++) {
       const o = (p * heads + h) * hd;
       for (let j = 0; j < hd; j++) {
         const sw = j < half ? x[o + j + half] : x[o + j - half];
-        tmp[j] = x[o + j] * cos[p * hd + j] + sw * sinSigned[p * hd + j];
+        tmp[j] = x[o + j] * cos[t + j] + sw * sinSigned[t + j];
       }
       for (let j = 0; j < hd; j++) x[o + j] = tmp[j];
     }
+  }
 }
 
-/**
- * The final hidden states (residual stream before ln_f) of one unpadded sequence: [n, d] fp32.
- */
-export function lladaForward(cfg: LladaConfig, w: LladaWeights, ids: ArrayLike<number>): Float32Array {
-  const n = ids.length;
+/** Token embeddings [n, d] of `ids`. */
+export function embedRows(cfg: LladaConfig, w: LladaWeights, ids: ArrayLike<number>): Float32Array {
   const d = cfg.dModel;
-  const hd = headDim(cfg);
-  const nH = cfg.nHeads;
-  const nKv = cfg.nKvHeads;
-  const rep = nH / nKv;
-  const kvDim = nKv * hd;
-  const { cos, sinSigned } = ropeTables(hd, cfg.ropeTheta, Math.max(n, 1));
   const wte = weight(w, lladaNames.wte);
-  const x = new Float32Array(n * d);
-  for (let i = 0; i < n; i++) {
+  const x = new Float32Array(ids.length * d);
+  for (let i = 0; i < ids.length; i++) {
     const id = Number(ids[i]);
     if (!(id >= 0 && id < cfg.vocabSize)) throw new Error(`reference: token id ${id} outside the vocabulary`);
     x.set(wte.subarray(id * d, (id + 1) * d), i * d);
   }
+  return x;
+}
+
+/**
+ * Softmax attention of `nq` rotated queries [nq, d] over the first `nk` rotated keys and values
+ * [*, kv] (no mask: the caller passes only the keys a query may see); scale 1/sqrt(hd).
+ */
+export function attendRows(cfg: LladaConfig, q: Float32Array, nq: number, k: Float32Array, v: Float32Array, nk: number): Float32Array {
+  const d = cfg.dModel;
+  const hd = headDim(cfg);
+  const kvDim = cfg.nKvHeads * hd;
+  const rep = cfg.nHeads / cfg.nKvHeads;
   const scale = 1 / Math.sqrt(hd);
-  const scores = new Float64Array(n);
+  const scores = new Float64Array(nk);
+  const att = new Float32Array(nq * d);
+  for (let hh = 0; hh < cfg.nHeads; hh++) {
+    const kh = Math.floor(hh / rep);
+    for (let i = 0; i < nq; i++) {
+      let mx = -Infinity;
+      for (let j = 0; j < nk; j++) {
+        let s = 0;
+        for (let t = 0; t < hd; t++) s += q[i * d + hh * hd + t] * k[j * kvDim + kh * hd + t];
+        scores[j] = s * scale;
+        if (scores[j] > mx) mx = scores[j];
+      }
+      let sum = 0;
+      for (let j = 0; j < nk; j++) sum += scores[j] = Math.exp(scores[j] - mx);
+      for (let t = 0; t < hd; t++) {
+        let acc = 0;
+        for (let j = 0; j < nk; j++) acc += scores[j] * v[j * kvDim + kh * hd + t];
+        att[i * d + hh * hd + t] = acc / sum;
+      }
+    }
+  }
+  return att;
+}
+
+/** A layer's attention on pre-RoPE q [n, d], k and v [n, kv]: returns the output before attn_out. */
+export type ReferenceAttention = (layer: number, q: Float32Array, k: Float32Array, v: Float32Array) => Float32Array;
+
+/** The decoder blocks in place on the residual stream `x` [n, d]. */
+export function decoderBlocksRef(cfg: LladaConfig, w: LladaWeights, x: Float32Array, n: number, attend: ReferenceAttention): void {
+  const d = cfg.dModel;
+  const kvDim = cfg.nKvHeads * headDim(cfg);
   for (let l = 0; l < cfg.nLayers; l++) {
     const b = lladaNames.block(l);
     const h = rmsNormRows(x, n, d, weight(w, b.attnNorm), cfg.rmsNormEps);
-    const q = linearRows(h, n, d, weight(w, b.q), d);
-    const k = linearRows(h, n, d, weight(w, b.k), kvDim);
-    const v = linearRows(h, n, d, weight(w, b.v), kvDim);
-    applyRopeRows(q, n, nH, hd, cos, sinSigned);
-    applyRopeRows(k, n, nKv, hd, cos, sinSigned);
-    const att = new Float32Array(n * d);
-    for (let hh = 0; hh < nH; hh++) {
-      const kh = Math.floor(hh / rep);
-      for (let i = 0; i < n; i++) {
-        let mx = -Infinity;
-        for (let j = 0; j < n; j++) {
-          let s = 0;
-          for (let t = 0; t < hd; t++) s += q[i * d + hh * hd + t] * k[j * kvDim + kh * hd + t];
-          scores[j] = s * scale;
-          if (scores[j] > mx) mx = scores[j];
-        }
-        let sum = 0;
-        for (let j = 0; j < n; j++) sum += scores[j] = Math.exp(scores[j] - mx);
-        for (let t = 0; t < hd; t++) {
-          let acc = 0;
-          for (let j = 0; j < n; j++) acc += scores[j] * v[j * kvDim + kh * hd + t];
-          att[i * d + hh * hd + t] = acc / sum;
-        }
-      }
-    }
+    const att = attend(l, linearRows(h, n, d, weight(w, b.q), d), linearRows(h, n, d, weight(w, b.k), kvDim), linearRows(h, n, d, weight(w, b.v), kvDim));
     const o = linearRows(att, n, d, weight(w, b.attnOut), d);
     for (let i = 0; i < n * d; i++) x[i] += o[i];
     const m = rmsNormRows(x, n, d, weight(w, b.ffNorm), cfg.rmsNormEps);
@@ -120,6 +133,21 @@ export function lladaForward(cfg: LladaConfig, w: LladaWeights, ids: ArrayLike<n
     const down = linearRows(gate, n, cfg.mlpHidden, weight(w, b.ffOut), d);
     for (let i = 0; i < n * d; i++) x[i] += down[i];
   }
+}
+
+/**
+ * The final hidden states (residual stream before ln_f) of one unpadded sequence: [n, d] fp32.
+ */
+export function lladaForward(cfg: LladaConfig, w: LladaWeights, ids: ArrayLike<number>): Float32Array {
+  const n = ids.length;
+  const hd = headDim(cfg);
+  const { cos, sinSigned } = ropeTables(hd, cfg.ropeTheta, Math.max(n, 1));
+  const x = embedRows(cfg, w, ids);
+  decoderBlocksRef(cfg, w, x, n, (_l, q, k, v) => {
+    ropeRows(q, n, cfg.nHeads, hd, cos, sinSigned);
+    ropeRows(k, n, cfg.nKvHeads, hd, cos, sinSigned);
+    return attendRows(cfg, q, n, k, v, n);
+  });
   return x;
 }
 
@@ -213,16 +241,26 @@ function runMode(
   const { G, K, M } = mode;
   const d = cfg.dModel;
   const logits = new Float32Array(G * K * M * width);
-  const maxLogit = new Float32Array(G * K * M);
   for (let t = 0; t < G * K * M; t++) {
     const flat = Number(mode.targets[t]);
     const r = Math.floor(flat / call.L);
     const p = flat % call.L;
     if (!(r >= 0 && r < call.R) || p >= Number(call.seqLens[r])) throw new Error(`reference: target ${flat} is not a valid position`);
-    const l = lladaHead(cfg, w, hidden[r].subarray(p * d, (p + 1) * d), rowStart, width);
-    logits.set(l, t * width);
+    logits.set(lladaHead(cfg, w, hidden[r].subarray(p * d, (p + 1) * d), rowStart, width), t * width);
+  }
+  return guideAndSample(logits, mode, width);
+}
+
+/**
+ * The contract's head after the logits: per-branch logits [G,K,M,width] of `mode`'s targets combined with
+ * its guidance weights, sampled at its uniforms and temperatures, and each branch's max logit.
+ */
+export function guideAndSample(logits: Float32Array, mode: Omit<ModeInputs, "targets">, width: number): ModeResult {
+  const { G, K, M } = mode;
+  const maxLogit = new Float32Array(G * K * M);
+  for (let t = 0; t < G * K * M; t++) {
     let mx = -Infinity;
-    for (let i = 0; i < width; i++) if (l[i] > mx) mx = l[i];
+    for (let i = 0; i < width; i++) if (logits[t * width + i] > mx) mx = logits[t * width + i];
     maxLogit[t] = mx;
   }
   const combined = new Float32Array(G * M * width);

@@ -1,6 +1,6 @@
 // Transformer building blocks on top of GraphBuilder (opset 17): casts, RMSNorm, linear layers over
 // [out, in] weights, NeoX rotate-half RoPE from precomputed tables, bidirectional attention with a key
-// padding mask, the gated SiLU MLP, row gathers, guidance combination and inverse-CDF sampling.
+// padding mask, the gated SiLU MLP, row gathers and scatters, guidance combination and inverse-CDF sampling.
 //
 // Everything is written for both onnxruntime and the TensorRT ONNX parser: no data-dependent shapes
 // (only shapes derived from graph inputs), no Range/NonZero/If/Loop, CumSum with a constant axis, Gemm
@@ -175,12 +175,15 @@ export interface AttentionDims {
   softmax?: "fp32" | "compute";
 }
 
+/** A RoPE table [..., hd] as [..., 1, hd], so it broadcasts over the heads (memoised per table). */
+export function ropeOverHeads(g: GraphBuilder, table: string): string {
+  return cached(g, `heads:${table}`, () => unsqueeze(g, table, [-2]));
+}
+
 /**
  * Bidirectional multi-head attention over rows of length L. `q` [R*L, nHeads*hd], `k`/`v` [R*L, nKv*hd]
  * (fp32, flattened rows), `cos`/`sinSigned` [L, hd], `bias` [R,1,1,L] (key padding). Returns
- * [R*L, nHeads*hd] fp32. Scores and softmax are fp32; the two matmuls run in `compute`. Grouped-query
- * attention (nKv < nHeads) shares kv head h // (nHeads/nKv), as `repeat_interleave` does, through
- * broadcasting MatMul (no copies).
+ * [R*L, nHeads*hd] fp32. RoPE at positions 0..L-1 on queries and keys, then `attendRotated`.
  */
 export function attention(
   g: GraphBuilder,
@@ -194,57 +197,65 @@ export function attention(
   compute: ComputeDType,
 ): string {
   const { nHeads, nKvHeads, headDim: hd, R, L } = d;
-  const rep = nHeads / nKvHeads;
-  if (d.softmax === "compute" && compute !== "FLOAT") return attentionInCompute(g, q, k, v, cos, sinSigned, bias, d, compute);
-  const cos3 = cached(g, `cos3:${cos}`, () => unsqueeze(g, cos, [1])); // [L,1,hd]
-  const sin3 = cached(g, `sin3:${sinSigned}`, () => unsqueeze(g, sinSigned, [1]));
-  let q4 = applyRope(g, reshape(g, q, [R, L, nHeads, hd]), cos3, sin3, hd);
+  const cos3 = ropeOverHeads(g, cos);
+  const sin3 = ropeOverHeads(g, sinSigned);
+  const q4 = applyRope(g, reshape(g, q, [R, L, nHeads, hd]), cos3, sin3, hd);
   const k4 = applyRope(g, reshape(g, k, [R, L, nKvHeads, hd]), cos3, sin3, hd);
-  q4 = g.op("Mul", [q4, f32(g, 1 / Math.sqrt(hd))]);
-  let scores: string, vT: string, out: string;
-  if (rep === 1) {
-    const qT = g.op("Transpose", [q4], { perm: [0, 2, 1, 3] }); // [R,H,L,hd]
-    const kT = g.op("Transpose", [k4], { perm: [0, 2, 3, 1] }); // [R,H,hd,L]
-    vT = g.op("Transpose", [reshape(g, v, [R, L, nKvHeads, hd])], { perm: [0, 2, 1, 3] }); // [R,H,L,hd]
-    scores = g.op("Add", [matmul(g, qT, kT, compute), bias]); // [R,H,L,L]
-    const p = g.op("Softmax", [scores], { axis: -1 });
-    out = g.op("Transpose", [matmul(g, p, vT, compute)], { perm: [0, 2, 1, 3] }); // [R,L,H,hd]
-  } else {
-    const qT = g.op("Transpose", [reshape(g, q4, [R, L, nKvHeads, rep, hd])], { perm: [0, 2, 3, 1, 4] }); // [R,kv,rep,L,hd]
-    const kT = g.op("Transpose", [reshape(g, k4, [R, L, nKvHeads, 1, hd])], { perm: [0, 2, 3, 4, 1] }); // [R,kv,1,hd,L]
-    vT = g.op("Transpose", [reshape(g, v, [R, L, nKvHeads, 1, hd])], { perm: [0, 2, 3, 1, 4] }); // [R,kv,1,L,hd]
-    const bias5 = cached(g, `bias5:${bias}`, () => unsqueeze(g, bias, [1])); // [R,1,1,1,L]
-    scores = g.op("Add", [matmul(g, qT, kT, compute), bias5]); // [R,kv,rep,L,L]
-    const p = g.op("Softmax", [scores], { axis: -1 });
-    out = g.op("Transpose", [matmul(g, p, vT, compute)], { perm: [0, 3, 1, 2, 4] }); // [R,L,kv,rep,hd]
-  }
-  return reshape(g, out, [-1, nHeads * hd]);
+  return attendRotated(g, q4, k4, reshape(g, v, [R, L, nKvHeads, hd]), bias, { ...d, queries: L, keys: L }, compute);
 }
 
-/** attention() with scores, mask and softmax in the compute dtype (MHA only; see AttentionDims.softmax). */
-function attentionInCompute(
+export interface RotatedAttentionDims extends AttentionDims {
+  /** 1-element int64 tensors: query positions and key positions per row. */
+  queries: string;
+  keys: string;
+}
+
+/**
+ * Attention of queries already rotated by RoPE, `q4` [R, Lq, nHeads, hd], over rotated keys `k4` and
+ * values `v4` [R, Lk, nKv, hd] (fp32), with the key padding `bias` [R,1,1,Lk]; scale `1/sqrt(hd)`.
+ * Returns [R*Lq, nHeads*hd] fp32. Scores and softmax are fp32 unless `softmax: "compute"`; the two matmuls
+ * run in `compute`. Grouped-query attention (nKv < nHeads) shares kv head h // (nHeads/nKv), as
+ * `repeat_interleave` does, through broadcasting MatMul (no copies).
+ */
+export function attendRotated(
   g: GraphBuilder,
-  q: string,
-  k: string,
-  v: string,
-  cos: string,
-  sinSigned: string,
+  q4: string,
+  k4: string,
+  v4: string,
   bias: string,
-  d: AttentionDims,
+  d: RotatedAttentionDims,
   compute: ComputeDType,
 ): string {
-  const { nHeads, nKvHeads, headDim: hd, R, L } = d;
-  if (nHeads !== nKvHeads) throw new Error("attention: softmax in the compute dtype is implemented for MHA only");
-  const cos3 = cached(g, `cos3:${cos}`, () => unsqueeze(g, cos, [1]));
-  const sin3 = cached(g, `sin3:${sinSigned}`, () => unsqueeze(g, sinSigned, [1]));
-  const q4 = g.op("Mul", [applyRope(g, reshape(g, q, [R, L, nHeads, hd]), cos3, sin3, hd), f32(g, 1 / Math.sqrt(hd))]);
-  const k4 = applyRope(g, reshape(g, k, [R, L, nKvHeads, hd]), cos3, sin3, hd);
-  const qT = cast(g, g.op("Transpose", [q4], { perm: [0, 2, 1, 3] }), compute);
-  const kT = cast(g, g.op("Transpose", [k4], { perm: [0, 2, 3, 1] }), compute);
-  const vT = cast(g, g.op("Transpose", [reshape(g, v, [R, L, nKvHeads, hd])], { perm: [0, 2, 1, 3] }), compute);
-  const biasC = cached(g, `biasC:${bias}`, () => cast(g, bias, compute));
-  const p = g.op("Softmax", [g.op("Add", [g.op("MatMul", [qT, kT]), biasC])], { axis: -1 });
-  const out = g.op("Transpose", [cast(g, g.op("MatMul", [p, vT]), "FLOAT")], { perm: [0, 2, 1, 3] });
+  const { nHeads, nKvHeads, headDim: hd, R, queries: Lq, keys: Lk } = d;
+  const rep = nHeads / nKvHeads;
+  const qs = g.op("Mul", [q4, f32(g, 1 / Math.sqrt(hd))]);
+  if (d.softmax === "compute" && compute !== "FLOAT") {
+    if (rep !== 1) throw new Error("attention: softmax in the compute dtype is implemented for MHA only");
+    const qT = cast(g, g.op("Transpose", [qs], { perm: [0, 2, 1, 3] }), compute);
+    const kT = cast(g, g.op("Transpose", [k4], { perm: [0, 2, 3, 1] }), compute);
+    const vT = cast(g, g.op("Transpose", [v4], { perm: [0, 2, 1, 3] }), compute);
+    const biasC = cached(g, `biasC:${bias}`, () => cast(g, bias, compute));
+    const p = g.op("Softmax", [g.op("Add", [g.op("MatMul", [qT, kT]), biasC])], { axis: -1 });
+    const out = g.op("Transpose", [cast(g, g.op("MatMul", [p, vT]), "FLOAT")], { perm: [0, 2, 1, 3] });
+    return reshape(g, out, [-1, nHeads * hd]);
+  }
+  let out: string;
+  if (rep === 1) {
+    const qT = g.op("Transpose", [qs], { perm: [0, 2, 1, 3] }); // [R,H,Lq,hd]
+    const kT = g.op("Transpose", [k4], { perm: [0, 2, 3, 1] }); // [R,H,hd,Lk]
+    const vT = g.op("Transpose", [v4], { perm: [0, 2, 1, 3] }); // [R,H,Lk,hd]
+    const scores = g.op("Add", [matmul(g, qT, kT, compute), bias]); // [R,H,Lq,Lk]
+    const p = g.op("Softmax", [scores], { axis: -1 });
+    out = g.op("Transpose", [matmul(g, p, vT, compute)], { perm: [0, 2, 1, 3] }); // [R,Lq,H,hd]
+  } else {
+    const qT = g.op("Transpose", [reshape(g, qs, [R, Lq, nKvHeads, rep, hd])], { perm: [0, 2, 3, 1, 4] }); // [R,kv,rep,Lq,hd]
+    const kT = g.op("Transpose", [reshape(g, k4, [R, Lk, nKvHeads, 1, hd])], { perm: [0, 2, 3, 4, 1] }); // [R,kv,1,hd,Lk]
+    const vT = g.op("Transpose", [reshape(g, v4, [R, Lk, nKvHeads, 1, hd])], { perm: [0, 2, 3, 1, 4] }); // [R,kv,1,Lk,hd]
+    const bias5 = cached(g, `bias5:${bias}`, () => unsqueeze(g, bias, [1])); // [R,1,1,1,Lk]
+    const scores = g.op("Add", [matmul(g, qT, kT, compute), bias5]); // [R,kv,rep,Lq,Lk]
+    const p = g.op("Softmax", [scores], { axis: -1 });
+    out = g.op("Transpose", [matmul(g, p, vT, compute)], { perm: [0, 3, 1, 2, 4] }); // [R,Lq,kv,rep,hd]
+  }
   return reshape(g, out, [-1, nHeads * hd]);
 }
 
@@ -265,6 +276,14 @@ export function gatedMlp(
 /** Rows of a 2-D [T, d] tensor at flat int64 indices of any shape: returns [...indices.shape, d]. */
 export function gatherRows(g: GraphBuilder, rows2d: string, indices: string): string {
   return g.op("Gather", [rows2d, indices], { axis: 0 });
+}
+
+/**
+ * A 2-D [T, d] tensor with the rows at flat int64 `indices` [...] replaced by `updates` [..., d]
+ * (ScatterND). Repeated indices must carry equal updates: ONNX leaves the order of their writes open.
+ */
+export function scatterRows(g: GraphBuilder, rows2d: string, indices: string, updates: string): string {
+  return g.op("ScatterND", [rows2d, unsqueeze(g, indices, [-1]), updates]);
 }
 
 /**

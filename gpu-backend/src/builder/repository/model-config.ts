@@ -51,6 +51,7 @@ export const TRITON_TYPES: Record<ContractDType, string> = {
   INT32: "TYPE_INT32",
   FP32: "TYPE_FP32",
   UINT8: "TYPE_UINT8",
+  BF16: "TYPE_BF16",
 };
 
 /** ONNX element type for each Triton data type (what the config check compares). */
