@@ -4,6 +4,9 @@
 // malformed is our bug (INTERNAL), timeouts and cancellations keep their codes.
 import { Code } from "@connectrpc/connect";
 import {
+  TRANSFORMER_CACHED_INPUTS as CI,
+  TRANSFORMER_CACHED_MODEL,
+  TRANSFORMER_CACHED_OUTPUTS as CO,
   TRANSFORMER_INPUTS as TI,
   TRANSFORMER_MODEL,
   TRANSFORMER_OUTPUTS as TO,
@@ -17,8 +20,9 @@ import {
 import { int32ToInt64, int64ToInt32 } from "../lib/numeric";
 import type { TritonClient } from "../triton";
 import { OrchestratorError } from "../errors";
+import type { CachedCall, CachedEngineOutputs } from "./cached-call";
 import type { EngineOutputs, PackedCall } from "./packer";
-import type { EngineCallOptions, EngineHealth, ModelStatus, TransformerRunner, VqRunner } from "./runners";
+import type { CachedTransformerRunner, EngineCallOptions, EngineHealth, ModelStatus, TransformerRunner, VqRunner } from "./runners";
 
 export interface TritonEngineOptions {
   /** Per transformer call. */
@@ -58,10 +62,56 @@ export function mapEngineError(err: unknown, model: string): OrchestratorError {
 }
 
 export class TritonEngine implements TransformerRunner, VqRunner, EngineHealth {
+  /** The stateful model, once `detectCachedModel` found it ready. */
+  cached?: CachedTransformerRunner;
+
   constructor(
     readonly client: TritonClient,
     private readonly opts: TritonEngineOptions = {},
   ) {}
+
+  /**
+   * Looks for the stateful model (ML-Cache) once at start-up: a repository without it still serves every
+   * request, uncached. Returns whether it is there.
+   */
+  async detectCachedModel(signal?: AbortSignal): Promise<boolean> {
+    let ready = false;
+    try {
+      ready = await this.client.modelReady(TRANSFORMER_CACHED_MODEL, "", { signal, timeoutMs: this.opts.healthTimeoutMs ?? 2000 });
+    } catch {
+      ready = false;
+    }
+    this.cached = ready ? { runCachedStep: (call, opts) => this.runCachedStep(call, opts) } : undefined;
+    return ready;
+  }
+
+  /** One cached step of a request's sequence (Triton's sequence batcher keeps the state between calls). */
+  runCachedStep(call: CachedCall, { requestId, signal }: EngineCallOptions & { signal: AbortSignal }): Promise<CachedEngineOutputs> {
+    return this.timed(TRANSFORMER_CACHED_MODEL, async () => {
+      const { branches: K, length: L, recomputeLength: P, slots: M } = call;
+      const res = await this.client.infer(TRANSFORMER_CACHED_MODEL, {
+        inputs: {
+          [CI.inputIds.name]: { datatype: "INT64", shape: [K, L], data: call.inputIds },
+          [CI.seqLens.name]: { datatype: "INT64", shape: [K], data: call.seqLens },
+          [CI.recompute.name]: { datatype: "INT64", shape: [K, P], data: call.recompute },
+          [CI.imageTargets.name]: { datatype: "INT64", shape: [K, M], data: call.targets },
+          [CI.imageWeights.name]: { datatype: "FP32", shape: [K], data: call.weights },
+          [CI.imageUniforms.name]: { datatype: "FP32", shape: [M], data: call.uniforms },
+          [CI.imageTemperature.name]: { datatype: "FP32", shape: [1], data: call.temperature },
+        },
+        outputs: [CO.imageTokens.name, CO.imageConfidence.name, CO.maxLogit.name],
+        parameters: { sequence_id: call.sequenceId, sequence_start: call.start, sequence_end: call.end },
+        requestId,
+        signal,
+        timeoutMs: this.opts.transformerTimeoutMs,
+      });
+      return {
+        tokens: res.tensor(CO.imageTokens.name, "INT64").data,
+        confidence: res.tensor(CO.imageConfidence.name, "FP32").data,
+        maxLogit: res.tensor(CO.maxLogit.name, "FP32").data,
+      };
+    });
+  }
 
   private async timed<T>(model: string, fn: () => Promise<T>): Promise<T> {
     const t0 = performance.now();
@@ -131,9 +181,13 @@ export class TritonEngine implements TransformerRunner, VqRunner, EngineHealth {
     });
   }
 
-  /** Readiness of the three models; throws UNAVAILABLE when Triton cannot be reached. */
+  /**
+   * Readiness of the three models; throws UNAVAILABLE when Triton cannot be reached. Also looks for the
+   * stateful model again, so one that finished loading after start-up is used from then on.
+   */
   async models(signal?: AbortSignal): Promise<ModelStatus[]> {
     const timeoutMs = this.opts.healthTimeoutMs ?? 2000;
+    void this.detectCachedModel(signal);
     return Promise.all(
       ENGINE_MODELS.map(async (name) => {
         try {

@@ -48,8 +48,8 @@ export interface ServiceDeps<
   metrics: OrchestratorMetrics;
   log: Logger;
   modelName: string;
-  /** The engine serves the stateful model (ML-Cache). */
-  mlCache?: boolean;
+  /** Whether the engine serves the stateful model (ML-Cache) now. */
+  mlCache?: () => boolean;
 }
 
 const digest = (s: string) => createHash("sha256").update(s).digest();
@@ -273,7 +273,7 @@ export function dimooRoutes<GS extends GenerateSpec, GT extends ImageTask, US ex
           maxAnswerTokens: limits.maxAnswerTokens,
           formats: [ImageFormat.PNG, ImageFormat.WEBP, ImageFormat.JPEG],
           model: deps.modelName,
-          mlCache: deps.mlCache ?? false,
+          mlCache: deps.mlCache?.() ?? false,
         });
       },
     });

@@ -75,7 +75,10 @@ export async function startOrchestrator(opts: OrchestratorOptions): Promise<Orch
     },
     onJobError: (requestId, err) => log.debug("job left", { requestId, code: codeName(err.code) }),
   });
-  const deps = { tokenizer, vq: engine, limits };
+  // A repository without the stateful model serves every request uncached; Health looks for it again.
+  await engine.detectCachedModel();
+  const mlCache = () => engine.cached !== undefined;
+  const deps = { tokenizer, vq: engine, limits, mlCache };
   const server = await startOrchestratorServer(
     {
       token: opts.token,
@@ -87,10 +90,11 @@ export async function startOrchestrator(opts: OrchestratorOptions): Promise<Orch
       metrics,
       log,
       modelName: opts.modelName ?? "lumina-dimoo",
+      mlCache,
     },
     { port: opts.port, host: opts.host, metricsPort: opts.metricsPort, metricsHost: opts.metricsHost },
   );
-  log.info("orchestrator listening", { url: server.url, metrics: server.metrics?.url, triton: opts.tritonUrl, ...settings, buckets: settings.buckets.length });
+  log.info("orchestrator listening", { url: server.url, metrics: server.metrics?.url, triton: opts.tritonUrl, mlCache: mlCache(), ...settings, buckets: settings.buckets.length });
   return {
     ...server,
     batcher,

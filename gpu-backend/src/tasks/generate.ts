@@ -74,7 +74,7 @@ export function createGeneratePipeline(deps: TaskDeps): GeneratePipeline<ImageSp
         const state = spec.family.init(spec, encoded);
         // Without the stateful model the request runs uncached (its usage reports 0 cached steps).
         const p = spec.params.mlCache;
-        const cache = p && deps.mlCache ? { sequenceId: newSequenceId(), run: initMlCache(spec.params.steps, p) } : undefined;
+        const cache = p && deps.mlCache?.() ? { sequenceId: newSequenceId(), run: initMlCache(spec.params.steps, p) } : undefined;
         return new DenoisingTask(state, spec.prompt.length, cache);
       });
     },

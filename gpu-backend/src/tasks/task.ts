@@ -14,8 +14,8 @@ export interface TaskDeps {
   tokenizer: Tokenizer;
   vq: VqRunner;
   limits: Limits;
-  /** The engine serves the stateful model: requests that ask for the ML-Cache run cached. */
-  mlCache?: boolean;
+  /** Whether the engine serves the stateful model now: requests that ask for the ML-Cache run cached. */
+  mlCache?: () => boolean;
 }
 
 export interface CallContext {
