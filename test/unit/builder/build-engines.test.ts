@@ -13,7 +13,7 @@ import { pathToFileURL } from "node:url";
 import * as ort from "onnxruntime-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { REPO_ROOT } from "../../../gpu-backend/src/cli/build-dev-models";
-import { TRANSFORMER_MODEL, VQ_DECODER_MODEL, VQ_ENCODER_MODEL } from "../../../gpu-backend/src/engine/contract";
+import { TRANSFORMER_CACHED_MODEL, TRANSFORMER_MODEL, VQ_DECODER_MODEL, VQ_ENCODER_MODEL } from "../../../gpu-backend/src/engine/contract";
 import { BuildError, buildEngines, type BuildEnginesOptions } from "../../../gpu-backend/src/builder/repository/build-engines";
 import { checkConfigAgainstOnnx, MODEL_NAMES, type ModelName } from "../../../gpu-backend/src/builder/repository/model-config";
 import { readOnnxIO } from "../../../gpu-backend/src/builder/repository/onnx-io";
@@ -136,6 +136,7 @@ printf 'plan' > "$plan"
       const args = readFileSync(join(out, m, "1", "model.plan.args"), "utf8");
       expect(args).toContain("--stronglyTyped");
       if (m === TRANSFORMER_MODEL) expect(args).toContain("--profile=3");
+      else if (m === TRANSFORMER_CACHED_MODEL) expect(args).toMatch(/--profile=1 .*--maxShapes=input_ids:3x5120,.*key_cache_in_00:3x5120x32,/);
       else expect(args).toContain("--noTF32");
       const info = JSON.parse(readFileSync(join(out, m, "build-info.json"), "utf8")) as { tensorrtVersion: string; trtexec: string };
       expect(info.tensorrtVersion).toBe("10.13.3");
