@@ -26,7 +26,9 @@ import {
 import { parseOnnxIO, readOnnxIO, type OnnxIO } from "../../../gpu-backend/src/builder/repository/onnx-io";
 import { parsePbtxtFields, pbOne, pbText, type PbParsed } from "../../../gpu-backend/src/triton/pbtxt";
 import { toPbtxt } from "../../../gpu-backend/src/triton/pbtxt-writer";
+import { answerRegionLength } from "../../../gpu-backend/src/model/layout";
 import {
+  cachedStateSize,
   cachedTransformerProfiles,
   DIMOO_8B_DIMS,
   TRANSFORMER_CACHED_LIMITS,
@@ -251,6 +253,23 @@ describe("optimization profiles and trtexec", () => {
     expect(vq).toContain(`--maxShapes=pixels:${VQ_ENCODER_PROFILE_DEFAULTS.maxBatch}x3x2048x2048`);
     expect(vq).toContain("--noTF32");
     expect(shellCommand("trtexec", ["--onnx=/a b/m.onnx"])).toBe("trtexec '--onnx=/a b/m.onnx'");
+  });
+
+  it("sizes the cached transformer's state per request as model-repository/README.md lists it", () => {
+    const llada8b = { nLayers: 32, kvWidth: 4096 };
+    const rows = [
+      [16, 16, 376, 0.407],
+      [32, 32, 1160, 1.254],
+      [64, 64, 4264, 4.611],
+      [48, 96, 4760, 5.147],
+    ] as const; // 256x256, 512x512, 1024x1024, 1536x768 (W x H) text-to-image with a 100-id prompt, 2 branches
+    for (const [h, w, L, gb] of rows) {
+      expect(100 + answerRegionLength(h, w)).toBe(L);
+      expect(Number((cachedStateSize(llada8b, 2, L).totalBytes / 1e9).toFixed(3))).toBe(gb);
+    }
+    expect(cachedStateSize(llada8b, 1, 1)).toEqual({ kvBytes: 2 * 32 * 4096 * 2, logitBytes: 8192 * 2, totalBytes: 2 * 32 * 4096 * 2 + 8192 * 2 });
+    // the TensorRT backend's state input and output bindings at the profile maximum (K <= 3, L <= 5120)
+    expect((2 * cachedStateSize(llada8b, TRANSFORMER_CACHED_LIMITS.maxBranches, TRANSFORMER_CACHED_LIMITS.maxLen).totalBytes) / 1e9).toBeCloseTo(16.61, 2);
   });
 
   it("estimates memory: 16.2 GB of bf16 weights for the 8B model, and per-profile activations", () => {

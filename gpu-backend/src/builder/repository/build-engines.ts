@@ -36,6 +36,7 @@ import {
   transformerProfiles,
   VQ_DECODER_PROFILE_DEFAULTS,
   VQ_ENCODER_PROFILE_DEFAULTS,
+  type CachedTransformerLimits,
   type TransformerDims,
   type VqProfileOptions,
 } from "../../engine/profiles";
@@ -64,6 +65,8 @@ export interface BuildEnginesOptions {
   vqDecoder?: VqProfileOptions;
   /** Names of the TRANSFORMER_BUCKETS that become optimization profiles (default all). */
   transformerBuckets?: string[];
+  /** Overrides of the cached transformer's limits (TRANSFORMER_CACHED_LIMITS), e.g. more sequences on a larger GPU. */
+  cachedLimits?: Partial<CachedTransformerLimits>;
   workspaceMiB?: number;
   versionCompatible?: boolean;
   /** Refuse to write into this directory (the dev repository). */
@@ -231,6 +234,7 @@ export async function buildEngines(o: BuildEnginesOptions): Promise<BuildEngines
 
   const buckets = o.transformerBuckets ? o.transformerBuckets.map((n) => TRANSFORMER_BUCKETS.find((b) => b.name === n) ?? bucketError(n)) : [...TRANSFORMER_BUCKETS];
   if (buckets.length === 0) throw new BuildError("no transformer buckets selected", 2);
+  const cachedLimits: CachedTransformerLimits = { ...TRANSFORMER_CACHED_LIMITS, ...o.cachedLimits };
   const vqEnc = o.vqEncoder ?? VQ_ENCODER_PROFILE_DEFAULTS;
   const vqDec = o.vqDecoder ?? VQ_DECODER_PROFILE_DEFAULTS;
   log(`checkpoint ${checkpoint}`);
@@ -241,7 +245,7 @@ export async function buildEngines(o: BuildEnginesOptions): Promise<BuildEngines
   if (models.includes(TRANSFORMER_CACHED_MODEL)) {
     const dims = await transformerDims(checkpoint);
     const state = { nLayers: dims.nLayers, kvWidth: dims.dModel }; // LLaDA: n_kv_heads = n_heads
-    const l = TRANSFORMER_CACHED_LIMITS;
+    const l = cachedLimits;
     const perRequest = cachedStateSize(state, 2, l.optLen).totalBytes;
     const bindings = 2 * cachedStateSize(state, l.maxBranches, l.maxLen).totalBytes;
     // its own copy of the weights: the blocks, the embedding and only the codebook rows of the head
@@ -305,7 +309,7 @@ export async function buildEngines(o: BuildEnginesOptions): Promise<BuildEngines
 
   // 2. configs (checked against the graphs), warmup data, tokenizer
   const built: BuiltModel[] = [];
-  const trtOpts = { vqEncoder: vqEnc, vqDecoder: vqDec, transformerProfiles: transformerProfiles(buckets), transformerConfig };
+  const trtOpts = { vqEncoder: vqEnc, vqDecoder: vqDec, transformerProfiles: transformerProfiles(buckets), transformerConfig, cachedLimits };
   const bin = trtexec ?? "trtexec";
   for (const m of models) {
     const { text, warmupFiles, profiles } = renderTrtModelConfig(m, trtOpts);
