@@ -3,8 +3,12 @@
 //
 //   model-repository/vq_encoder/1/model.onnx          tiny VQ-GAN encoder, real 8192-entry codebook
 //   model-repository/vq_decoder/1/model.onnx          its decoder
-//   model-repository/dimoo_transformer/1/model.onnx   tiny transformer with the real token-id layout (+ .data)
+//   model-repository/dimoo_transformer/1/model.onnx   tiny transformer with the real token-id layout
+//   model-repository/dimoo_transformer_cached/1/model.onnx  the same weights as the stateful ML-Cache model
 //   model-repository/dimoo_transformer/tokenizer.json dev tokenizer, special tokens at their real ids
+//
+// Both transformers reference one fp32 `model.safetensors` in place (as production references the
+// checkpoint's shards), hard-linked into both version directories, so the weights are on disk once.
 //
 // Idempotent: each part writes a stamp (`1/dev-model.stamp.json`) holding a hash of the generator's source
 // files and the sizes of the files it wrote; a part is rebuilt only when that hash changes or a file is
@@ -19,7 +23,7 @@ import { existsSync } from "node:fs";
 import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from "node:fs/promises";
 import { dirname, join, relative, resolve } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
-import { TRANSFORMER_MODEL, VQ_DECODER_MODEL, VQ_ENCODER_MODEL } from "../engine/contract";
+import { TRANSFORMER_CACHED_MODEL, TRANSFORMER_MODEL, VQ_DECODER_MODEL, VQ_ENCODER_MODEL } from "../engine/contract";
 import { committedRepositoryFiles } from "../builder/repository/model-config";
 import { loadDevTokenizer, loadTransformerModule, missingTransformerExports, TOKENIZER_FILE, TRANSFORMER_DIR } from "../builder/repository/optional-modules";
 import { devVqConfig } from "../builder/vqgan/config";
@@ -217,16 +221,25 @@ async function buildTransformer(root: string, force: boolean): Promise<DevPartRe
     };
   const hash = await hashSources([TRANSFORMER_DIR, ...COMMON_SOURCES], `transformer seed=${DEV_TRANSFORMER_SEED}`);
   const dir = join(root, TRANSFORMER_MODEL, "1");
+  const cachedDir = join(root, TRANSFORMER_CACHED_MODEL, "1");
   const cur = force ? null : await current(dir, hash);
-  if (cur) return { part: "transformer", status: "current", files: prefixed({ [TRANSFORMER_MODEL]: cur.files }), ms: performance.now() - t0 };
+  const curCached = force ? null : await current(cachedDir, hash);
+  if (cur && curCached)
+    return { part: "transformer", status: "current", files: prefixed({ [TRANSFORMER_MODEL]: cur.files, [TRANSFORMER_CACHED_MODEL]: curCached.files }), ms: performance.now() - t0 };
   const mod = await loadTransformerModule();
   if (!mod) throw new Error(`${relative(REPO_ROOT, TRANSFORMER_DIR)}: transformer builder exports could not be loaded`);
   const config = mod.devTransformerConfig();
-  const weights = mod.seededLladaWeights(config, DEV_TRANSFORMER_SEED);
-  const files = await publish(dir, hash, async (tmp) => {
-    await mod.buildTransformerModel({ config, weights, dtype: "fp32", outDir: tmp });
-  });
-  return { part: "transformer", status: "built", files: prefixed({ [TRANSFORMER_MODEL]: files }), ms: performance.now() - t0 };
+  // Beside the repository's model directories, so the hard links the model builders make stay on one file system.
+  const checkpoint = join(root, `.dev-transformer-checkpoint-${process.pid}`);
+  try {
+    await mod.writeLladaCheckpoint(checkpoint, config, mod.seededLladaWeights(config, DEV_TRANSFORMER_SEED), { dtype: "F32" });
+    const weights = await mod.openLladaCheckpoint(checkpoint, { config });
+    const files = await publish(dir, hash, async (tmp) => void (await mod.buildTransformerModel({ config, weights, dtype: "fp32", outDir: tmp })));
+    const cachedFiles = await publish(cachedDir, hash, async (tmp) => void (await mod.buildCachedTransformerModel({ config, weights, dtype: "fp32", outDir: tmp })));
+    return { part: "transformer", status: "built", files: prefixed({ [TRANSFORMER_MODEL]: files, [TRANSFORMER_CACHED_MODEL]: cachedFiles }), ms: performance.now() - t0 };
+  } finally {
+    await rm(checkpoint, { recursive: true, force: true });
+  }
 }
 
 async function buildTokenizer(root: string, force: boolean): Promise<DevPartReport> {

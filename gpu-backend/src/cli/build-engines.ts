@@ -8,7 +8,7 @@ import { pathToFileURL } from "node:url";
 import { parseArgs } from "node:util";
 import { MODEL_NAMES, type ModelName } from "../builder/repository/model-config";
 import { BuildError, buildEngines, type BuildEnginesResult } from "../builder/repository/build-engines";
-import { TRANSFORMER_BUCKETS, VQ_DECODER_PROFILE_DEFAULTS, VQ_ENCODER_PROFILE_DEFAULTS } from "../engine/profiles";
+import { TRANSFORMER_BUCKETS, TRANSFORMER_CACHED_LIMITS, VQ_DECODER_PROFILE_DEFAULTS, VQ_ENCODER_PROFILE_DEFAULTS, type CachedTransformerLimits } from "../engine/profiles";
 import { DEV_MODEL_REPOSITORY } from "./build-dev-models";
 
 export const USAGE = `usage: npm run build:engines -- --checkpoint <dir> --out <dir> [options]
@@ -24,7 +24,9 @@ export const USAGE = `usage: npm run build:engines -- --checkpoint <dir> --out <
   --vq-max-batch <n>         VQ max_batch_size and profile batch (default ${VQ_ENCODER_PROFILE_DEFAULTS.maxBatch})
   --vq-encoder-max-side <px> largest encoder image side (default ${VQ_ENCODER_PROFILE_DEFAULTS.maxSide})
   --vq-decoder-max-side <px> largest decoder image side (default ${VQ_DECODER_PROFILE_DEFAULTS.maxSide})
-  --workspace-mib <n>        trtexec tactic workspace (default 16384 transformer, 4096 VQ)
+  --cached-max-sequences <n> requests whose ML-Cache state dimoo_transformer_cached holds at once (default ${TRANSFORMER_CACHED_LIMITS.maxSequences})
+  --cached-max-branches <n>  guidance branches its profiles allow, 1..3 (default ${TRANSFORMER_CACHED_LIMITS.maxBranches})
+  --workspace-mib <n>        trtexec tactic workspace (default 16384 transformers, 4096 VQ)
   --version-compatible       build version-compatible plans (serve with --backend-config=tensorrt,version-compatible=true)
 
 exit codes: 0 done (or stopped by --skip-trtexec), 2 bad arguments or missing checkpoint files,
@@ -35,6 +37,11 @@ function int(v: string | undefined, name: string): number | undefined {
   const n = Number(v);
   if (!Number.isInteger(n) || n <= 0) throw new BuildError(`${name} must be a positive integer, got ${v}`, 2);
   return n;
+}
+
+function cachedLimits(maxSequences?: number, maxBranches?: number): Partial<CachedTransformerLimits> {
+  if (maxBranches !== undefined && maxBranches > 3) throw new BuildError(`--cached-max-branches must be 1..3, got ${maxBranches}`, 2);
+  return { ...(maxSequences && { maxSequences }), ...(maxBranches && { maxBranches, optBranches: Math.min(2, maxBranches) }) };
 }
 
 export async function main(argv: string[], log?: (m: string) => void): Promise<BuildEnginesResult> {
@@ -54,6 +61,8 @@ export async function main(argv: string[], log?: (m: string) => void): Promise<B
         "vq-encoder-max-side": { type: "string" },
         "vq-decoder-max-side": { type: "string" },
         "workspace-mib": { type: "string" },
+        "cached-max-sequences": { type: "string" },
+        "cached-max-branches": { type: "string" },
         "version-compatible": { type: "boolean" },
         help: { type: "boolean", short: "h" },
       },
@@ -81,6 +90,7 @@ export async function main(argv: string[], log?: (m: string) => void): Promise<B
     vqEncoder: { ...VQ_ENCODER_PROFILE_DEFAULTS, ...(maxBatch && { maxBatch }), ...(encSide && { maxSide: encSide, optSide: Math.min(encSide, VQ_ENCODER_PROFILE_DEFAULTS.optSide) }) },
     vqDecoder: { ...VQ_DECODER_PROFILE_DEFAULTS, ...(maxBatch && { maxBatch }), ...(decSide && { maxSide: decSide, optSide: Math.min(decSide, VQ_DECODER_PROFILE_DEFAULTS.optSide) }) },
     transformerBuckets: values["transformer-buckets"]?.split(",").map((s) => s.trim()).filter(Boolean),
+    cachedLimits: cachedLimits(int(values["cached-max-sequences"], "--cached-max-sequences"), int(values["cached-max-branches"], "--cached-max-branches")),
     workspaceMiB: int(values["workspace-mib"], "--workspace-mib"),
     versionCompatible: values["version-compatible"],
     devRepository: DEV_MODEL_REPOSITORY,

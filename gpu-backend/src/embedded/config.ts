@@ -98,6 +98,9 @@ export function normalizeModelConfig(config: ModelConfig, dirName: string): Mode
     for (const st of sb.state) {
       if (!st.input_name || !st.output_name) throw new ConfigError(`state of model '${c.name}' must specify 'input_name' and 'output_name'`);
       if (st.data_type === "TYPE_INVALID") throw new ConfigError(`state '${st.input_name}' of model '${c.name}' must specify 'data_type'`);
+      if (st.use_growable_memory && !st.use_same_buffer_for_input_output) {
+        throw new ConfigError(`In order to 'use_growable_memory', you must also enable 'use_single_buffer' for state input name '${st.input_name}'.`);
+      }
       if (st.initial_state.length > 1) {
         throw new ConfigError(`initial_state field for state input '${st.input_name}' must contain exactly one or zero element. Found '${st.initial_state.length}' elements.`);
       }

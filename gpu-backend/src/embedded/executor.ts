@@ -26,7 +26,12 @@ export interface IOInfo {
 export interface Executor {
   readonly inputs: IOInfo[];
   readonly outputs: IOInfo[];
-  run(inputs: Map<string, RawTensor>, outputs: readonly string[]): Promise<Map<string, RawTensor>>;
+  /**
+   * Runs the model. Inputs named in `donate` may be handed to the instance without a copy (Triton's
+   * use_same_buffer_for_input_output: the state buffer is the model's): after a successful run their
+   * `raw` is detached, after a failed one it is restored.
+   */
+  run(inputs: Map<string, RawTensor>, outputs: readonly string[], donate?: ReadonlySet<string>): Promise<Map<string, RawTensor>>;
   close(): Promise<void>;
 }
 
@@ -88,14 +93,23 @@ interface WireTensor {
   data: ArrayBufferView | string[];
 }
 
-/** Raw bytes to the typed array onnxruntime expects, in a freshly owned buffer (transferable). */
-function toOrtData(t: RawTensor): { data: ArrayBufferView | string[]; transfer?: ArrayBuffer } {
+/** Whether `raw` is its whole (non-shared) buffer, so that transferring the buffer moves exactly it. */
+function ownsBuffer(raw: Uint8Array): boolean {
+  return raw.byteOffset === 0 && raw.byteLength === raw.buffer.byteLength && raw.buffer instanceof ArrayBuffer;
+}
+
+/**
+ * Raw bytes to the typed array onnxruntime expects, in a buffer the worker may own: a fresh copy, or with
+ * `inPlace` the tensor's own buffer when it spans all of it (no copy; the caller gives it up).
+ */
+function toOrtData(t: RawTensor, inPlace = false): { data: ArrayBufferView | string[]; transfer?: ArrayBuffer; donated?: boolean } {
   if (t.datatype === "BYTES") return { data: bytesToStrings(deserializeBytes(t.raw)) };
-  const ab = new ArrayBuffer(t.raw.byteLength);
-  new Uint8Array(ab).set(t.raw);
+  const donated = inPlace && ownsBuffer(t.raw);
+  const ab = donated ? (t.raw.buffer as ArrayBuffer) : new ArrayBuffer(t.raw.byteLength);
+  if (!donated) new Uint8Array(ab).set(t.raw);
   const Ctor = TYPED_ARRAY[t.datatype as Exclude<DataType, "BYTES">];
   const size = Ctor.BYTES_PER_ELEMENT;
-  return { data: new Ctor(ab, 0, t.raw.byteLength / size), transfer: ab };
+  return { data: new Ctor(ab, 0, t.raw.byteLength / size), transfer: ab, donated };
 }
 
 function fromOrt(name: string, t: WireTensor): RawTensor {
@@ -119,6 +133,8 @@ interface Reply {
   type: "ok" | "error";
   id: number;
   message?: string;
+  /** On a failed run, the donated input buffers, handed back. */
+  returned?: Record<string, ArrayBuffer>;
   inputs?: OrtMeta[];
   outputs?: OrtMeta[] | Record<string, WireTensor>;
 }
@@ -139,7 +155,7 @@ class PoolWorker {
       this.waiting.delete(m.id);
       if (!w) return;
       if (m.type === "ok") w.resolve(m);
-      else w.reject(new ExecutionError(m.message ?? "onnxruntime error"));
+      else w.reject(Object.assign(new ExecutionError(m.message ?? "onnxruntime error"), { returned: m.returned }));
     });
     const fail = (e: Error) => {
       if (this.dead) return;
@@ -215,18 +231,28 @@ class OrtSessionExecutor implements Executor {
     readonly outputs: IOInfo[],
   ) {}
 
-  async run(inputs: Map<string, RawTensor>, outputs: readonly string[]): Promise<Map<string, RawTensor>> {
+  async run(inputs: Map<string, RawTensor>, outputs: readonly string[], donate?: ReadonlySet<string>): Promise<Map<string, RawTensor>> {
     if (this.released) throw new ExecutionError("instance is unloaded");
     const feeds: Record<string, WireTensor> = {};
     const transfer: ArrayBuffer[] = [];
+    const donated = new Map<string, RawTensor>();
     for (const [name, t] of inputs) {
       const type = ORT_TYPE_OF[t.datatype];
       if (!type) throw new ExecutionError(`datatype ${t.datatype} is not supported by onnxruntime`);
-      const { data, transfer: tr } = toOrtData(t);
-      feeds[name] = { type, dims: t.shape, data };
-      if (tr) transfer.push(tr);
+      const d = toOrtData(t, donate?.has(name));
+      feeds[name] = { type, dims: t.shape, data: d.data };
+      if (d.transfer) transfer.push(d.transfer);
+      if (d.donated) donated.set(name, t);
     }
-    const r = await this.worker.request({ type: "run", sid: this.sid, feeds, fetches: outputs }, transfer);
+    let r: Reply;
+    try {
+      r = await this.worker.request({ type: "run", sid: this.sid, feeds, fetches: outputs, donated: [...donated.keys()] }, transfer);
+    } catch (e) {
+      const returned = (e as { returned?: Record<string, ArrayBuffer> }).returned ?? {};
+      for (const [name, t] of donated) if (returned[name]) t.raw = new Uint8Array(returned[name]);
+      throw e;
+    }
+    for (const t of donated.values()) t.raw = new Uint8Array(0);
     const result = r.outputs as Record<string, WireTensor>;
     const out = new Map<string, RawTensor>();
     for (const name of outputs) out.set(name, fromOrt(name, result[name]));

@@ -108,11 +108,14 @@ export class ModelVersion {
     return !this.closing && this.idle.length > 0;
   }
 
-  /** Runs one model execution for `jobs` on `ex`, resolving each job. Sequence extras come from `extra`. */
+  /**
+   * Runs one model execution for `jobs` on `ex`, resolving each job. Sequence extras come from `extra`:
+   * state and control inputs, state outputs, and the state inputs the instance may take without a copy.
+   */
   async execute(
     ex: Executor,
     jobs: Job[],
-    extra?: { inputs: Map<string, RawTensor>; outputs: string[]; onOutputs: (o: Map<string, RawTensor>) => void },
+    extra?: { inputs: Map<string, RawTensor>; outputs: string[]; onOutputs: (o: Map<string, RawTensor>) => void; donate?: ReadonlySet<string> },
   ): Promise<void> {
     this.running++;
     const dispatchedNs = nowNs();
@@ -126,7 +129,7 @@ export class ModelVersion {
       const fetch = this.config.output.map((o) => o.name).filter((n) => wanted.has(n));
       if (extra) fetch.push(...extra.outputs);
       const t1 = nowNs();
-      const outputs = await ex.run(inputs, fetch);
+      const outputs = await ex.run(inputs, fetch, extra?.donate);
       const t2 = nowNs();
       extra?.onOutputs(outputs);
       const sizes = jobs.map((j) => (this.config.max_batch_size > 0 ? j.req.batchSize : 1));

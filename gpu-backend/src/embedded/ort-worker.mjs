@@ -4,8 +4,9 @@
 // purpose: worker threads do not inherit the TypeScript loader.
 //
 // In:  { type: "load", id, sid, path, options } | { type: "run", id, sid, feeds: { name: { type, dims, data } },
-//      fetches: [name] } | { type: "release", id, sid }
-// Out: { type: "ok", id, inputs?, outputs? } | { type: "error", id, message }
+//      fetches: [name], donated?: [name] } | { type: "release", id, sid }
+// Out: { type: "ok", id, inputs?, outputs? } | { type: "error", id, message, returned? }
+// A failed run hands the buffers of its donated feeds back (`returned`), so the caller keeps its state.
 
 import { parentPort } from "node:worker_threads";
 import * as ort from "onnxruntime-node";
@@ -56,6 +57,11 @@ parentPort.on("message", async (msg) => {
       parentPort.postMessage({ type: "ok", id: msg.id });
     }
   } catch (e) {
-    parentPort.postMessage({ type: "error", id: msg.id, message: e instanceof Error ? e.message : String(e) });
+    const returned = {};
+    for (const name of msg.donated ?? []) {
+      const data = msg.feeds?.[name]?.data;
+      if (ArrayBuffer.isView(data)) returned[name] = data.buffer;
+    }
+    parentPort.postMessage({ type: "error", id: msg.id, message: e instanceof Error ? e.message : String(e), returned }, Object.values(returned));
   }
 });

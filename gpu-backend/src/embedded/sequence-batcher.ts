@@ -1,7 +1,9 @@
 // Triton's sequence batcher with implicit state for one model version: a sequence's requests run in order,
 // one at a time, with the START/END/READY/CORRID control inputs filled in and the state outputs of one
 // step fed back as the state inputs of the next; the state is released at END or after
-// max_sequence_idle_microseconds.
+// max_sequence_idle_microseconds. A state with use_same_buffer_for_input_output is handed to the model
+// instance without a copy (its buffer becomes the model's, as Triton shares one buffer), which matters
+// for states of hundreds of megabytes such as the cached transformer's.
 
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
@@ -53,6 +55,8 @@ export class SequenceBatcher implements Batcher {
   private readonly ready: Sequence[] = [];
   private readonly idleMs: number;
   private readonly batchDim: boolean;
+  /** State inputs passed in place: shared buffer, and the state output is not also a response output. */
+  private readonly inPlace: ReadonlySet<string>;
   private stopped = false;
   private initial?: Map<string, RawTensor>;
 
@@ -60,6 +64,8 @@ export class SequenceBatcher implements Batcher {
     const sb = mv.config.sequence_batching;
     this.idleMs = Math.max(1, Math.round((sb?.max_sequence_idle_microseconds ?? 1_000_000) / 1000));
     this.batchDim = mv.config.max_batch_size > 0;
+    const responseOutputs = new Set(mv.config.output.map((o) => o.name));
+    this.inPlace = new Set((sb?.state ?? []).filter((s) => s.use_same_buffer_for_input_output && !responseOutputs.has(s.output_name)).map((s) => s.input_name));
   }
 
   get size(): number {
@@ -147,13 +153,14 @@ export class SequenceBatcher implements Batcher {
     seq.idleTimer.unref();
   }
 
+  /** A sequence's own copy of the initial states (a state passed in place is given away). */
   private async initialStates(): Promise<Map<string, RawTensor>> {
     if (!this.initial) {
       const m = new Map<string, RawTensor>();
       for (const st of this.mv.config.sequence_batching?.state ?? []) m.set(st.input_name, await this.initialState(st));
       this.initial = m;
     }
-    return new Map(this.initial);
+    return new Map([...this.initial].map(([k, t]) => [k, { ...t, raw: t.raw.slice() }]));
   }
 
   private async initialState(st: SequenceState): Promise<RawTensor> {
@@ -221,6 +228,7 @@ export class SequenceBatcher implements Batcher {
     await this.mv.execute(ex, [job], {
       inputs,
       outputs: stateOut,
+      donate: this.inPlace,
       onOutputs: (outs) => {
         const next = new Map<string, RawTensor>();
         for (const st of states) {

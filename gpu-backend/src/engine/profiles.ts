@@ -18,7 +18,7 @@
 // at any resolution in range) fits it. The resolution range is per side (TensorRT cannot bound an area),
 // so its maximum decides the activation memory, allocated once (STATIC) at the profile maximum.
 
-import { TRANSFORMER_INPUTS, VQ_DECODER_INPUTS, VQ_ENCODER_INPUTS } from "./contract";
+import { cachedTransformerStates, TRANSFORMER_CACHED_INPUTS, TRANSFORMER_CACHED_STATE, TRANSFORMER_INPUTS, VQ_DECODER_INPUTS, VQ_ENCODER_INPUTS } from "./contract";
 
 export interface ShapeRange {
   min: number[];
@@ -88,6 +88,91 @@ export function transformerProfiles(buckets: readonly TransformerBucket[] = TRAN
     };
     return { name: b.name, shapes: s };
   });
+}
+
+// ---- the cached transformer (ML-Cache) -------------------------------------------------------------
+//
+// One sequence-length range (the "large" bucket: 1024x1024 and 1536x768 text-to-image with their prompts)
+// and two profiles over the same ranges that differ only in the recompute length TensorRT tunes for: a
+// refresh step recomputes every position (P = L), a cached step ~10 % of them. Triton's TensorRT backend
+// runs each call on the listed profile whose opt shapes are nearest (Manhattan distance over all inputs).
+// The TensorRT backend sizes its state input and output bindings for the profile maximum, so maxLen and
+// maxBranches set a fixed memory cost (model-repository/README.md has the table).
+
+export interface CachedTransformerLimits {
+  maxLen: number;
+  optLen: number;
+  /** Guidance branches per request (cond, uncond; image-to-image adds a third). */
+  maxBranches: number;
+  optBranches: number;
+  maxImageTargets: number;
+  optImageTargets: number;
+  /** The recompute length the "cached" profile is tuned for: (1 - cache_ratio) * optLen at the default 0.9. */
+  optCachedRecompute: number;
+  /**
+   * Requests whose state one instance holds at once (Triton's oldest strategy: candidate sequences). The
+   * orchestrator must not run more cached requests at once: a further one would wait in Triton's backlog
+   * until another ENDs.
+   */
+  maxSequences: number;
+}
+
+export const TRANSFORMER_CACHED_LIMITS: Readonly<CachedTransformerLimits> = Object.freeze({
+  maxLen: 5120,
+  optLen: 4608,
+  maxBranches: MAX_BRANCHES,
+  optBranches: 2,
+  maxImageTargets: 4608,
+  optImageTargets: 4096,
+  optCachedRecompute: 464,
+  maxSequences: 8,
+});
+
+/** The widths the state inputs need in a profile. */
+export interface CachedStateDims {
+  nLayers: number;
+  /** n_kv_heads * head_dim. */
+  kvWidth: number;
+}
+
+export function cachedTransformerProfiles(state: CachedStateDims, l: CachedTransformerLimits = TRANSFORMER_CACHED_LIMITS): OptimizationProfile[] {
+  const I = TRANSFORMER_CACHED_INPUTS;
+  const [K, optK] = [l.maxBranches, l.optBranches];
+  const profile = (name: string, optP: number): OptimizationProfile => {
+    const shapes: Record<string, ShapeRange> = {
+      [I.inputIds.name]: { min: [1, 1], opt: [optK, l.optLen], max: [K, l.maxLen] },
+      [I.seqLens.name]: { min: [1], opt: [optK], max: [K] },
+      [I.recompute.name]: { min: [1, 1], opt: [optK, optP], max: [K, l.maxLen] },
+      [I.imageTargets.name]: { min: [1, 0], opt: [optK, l.optImageTargets], max: [K, l.maxImageTargets] },
+      [I.imageWeights.name]: { min: [1], opt: [optK], max: [K] },
+      [I.imageUniforms.name]: { min: [0], opt: [l.optImageTargets], max: [l.maxImageTargets] },
+      [I.imageTemperature.name]: { min: [1], opt: [1], max: [1] },
+    };
+    for (const st of cachedTransformerStates(state.nLayers)) {
+      const w = st.input === TRANSFORMER_CACHED_STATE.logits.input ? DIMOO_8B_DIMS.codebook : state.kvWidth;
+      shapes[st.input] = { min: [1, 1, w], opt: [optK, l.optLen, w], max: [K, l.maxLen, w] }; // [1, 1, w]: a sequence's first request
+    }
+    return { name, shapes };
+  };
+  return [profile("refresh", l.optLen), profile("cached", l.optCachedRecompute)];
+}
+
+export interface CachedStateSize {
+  /** Per-layer keys and values of all branches. */
+  kvBytes: number;
+  /** The codebook logits of all branches. */
+  logitBytes: number;
+  totalBytes: number;
+}
+
+/**
+ * Bytes of one sequence's implicit state at K branches of length L: 2 * layers * K * L * kv elements
+ * of keys and values, and K * L * 8192 logits. Production keeps both in bf16 (2 bytes).
+ */
+export function cachedStateSize(state: CachedStateDims, K: number, L: number, elemBytes = 2, codebook = DIMOO_8B_DIMS.codebook): CachedStateSize {
+  const kvBytes = 2 * state.nLayers * K * L * state.kvWidth * elemBytes;
+  const logitBytes = K * L * codebook * elemBytes;
+  return { kvBytes, logitBytes, totalBytes: kvBytes + logitBytes };
 }
 
 export interface VqProfileOptions {

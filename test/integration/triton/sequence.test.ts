@@ -13,12 +13,19 @@ beforeAll(async () => {
   s = await startServer({
     accumulate: accumulateModel(IDLE_MS * 1000),
     accumulate_s: accumulateModel(IDLE_MS * 1000, "accumulate_s", "BYTES"),
+    growable: growable(),
   });
 });
 
 afterAll(async () => {
   await s?.stop();
 });
+
+/** `accumulate` with a growable state but no shared input/output buffer, which Triton refuses. */
+function growable() {
+  const m = accumulateModel(IDLE_MS * 1000, "growable");
+  return { ...m, config: m.config.replace("dims: [ -1 ]\n      initial_state", "dims: [ -1 ]\n      use_growable_memory: true\n      initial_state") };
+}
 
 function step(value: number, parameters: InferParameters, model = "accumulate"): Promise<InferResult> {
   return s.client.infer(model, { inputs: { INPUT: { datatype: "FP32", shape: [1], data: [value] } }, parameters });
@@ -117,6 +124,12 @@ describe("sequence batcher with implicit state", () => {
     const e = (await errorOf(() => step(1, { sequence_id: 77 }))) as TritonError;
     expect(e.code).toBe(Status.INVALID_ARGUMENT);
     expect(e.message).toMatch(/must specify the START flag/);
+  });
+
+  it("refuses a growable state without a shared input/output buffer, with Triton's message", async () => {
+    const m = (await s.client.repositoryIndex()).find((x) => x.name === "growable");
+    expect(m).toMatchObject({ state: "UNAVAILABLE" });
+    expect(m?.reason).toBe("In order to 'use_growable_memory', you must also enable 'use_single_buffer' for state input name 'STATE_IN'.");
   });
 
   it("requires a correlation id", async () => {

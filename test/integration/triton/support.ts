@@ -1,7 +1,7 @@
 // Test support for the Triton client and the embedded backend: ONNX test models written with the graph
 // builder into temporary Triton model repositories (with their config.pbtxt), and server start helpers.
 
-import { mkdtemp, mkdir, rm, writeFile } from "node:fs/promises";
+import { copyFile, link, mkdtemp, mkdir, readdir, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { GraphBuilder, ONNX_DTYPES, type OnnxDType } from "../../../gpu-backend/src/builder/onnx/graph-builder";
@@ -36,6 +36,8 @@ export interface ModelFiles {
   configs?: Record<string, string>;
   /** version -> graph (written as <version>/model.onnx), or "dir" to write <version>/model.onnx/model.onnx */
   versions?: Record<number, { graph: GraphBuilder; layout?: "file" | "dir"; externalThresholdBytes?: number }>;
+  /** version -> a directory whose files are hard-linked (copied across file systems) into <version>/, e.g. a dev model. */
+  linked?: Record<number, string>;
 }
 
 export async function writeRepository(models: Record<string, ModelFiles>): Promise<string> {
@@ -53,7 +55,11 @@ export async function writeRepository(models: Record<string, ModelFiles>): Promi
       const path = spec.layout === "dir" ? join(base, "model.onnx", "model.onnx") : join(base, "model.onnx");
       await spec.graph.save(path, { externalThresholdBytes: spec.externalThresholdBytes });
     }
-    if (!m.versions) await mkdir(join(dir, "1"), { recursive: true });
+    for (const [v, from] of Object.entries(m.linked ?? {})) {
+      await mkdir(join(dir, v), { recursive: true });
+      for (const f of await readdir(from)) await link(join(from, f), join(dir, v, f)).catch(() => copyFile(join(from, f), join(dir, v, f)));
+    }
+    if (!m.versions && !m.linked) await mkdir(join(dir, "1"), { recursive: true });
   }
   return root;
 }

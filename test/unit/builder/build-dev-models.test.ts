@@ -1,5 +1,6 @@
 // The dev-model generator (vitest globalSetup, `npm run build:dev-models`): deterministic, idempotent,
-// under 30 s and 100 MB, keeps files it does not own, and regenerates a part whose files were damaged.
+// under 30 s and 100 MB on disk, keeps files it does not own, regenerates a part whose files were damaged,
+// and gives both transformers one weights file.
 
 import { createHash } from "node:crypto";
 import { existsSync, readFileSync, readdirSync, statSync } from "node:fs";
@@ -8,7 +9,7 @@ import { tmpdir } from "node:os";
 import { join, relative } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { buildDevModels, DEV_MODEL_REPOSITORY } from "../../../gpu-backend/src/cli/build-dev-models";
-import { TRANSFORMER_MODEL, VQ_DECODER_MODEL, VQ_ENCODER_MODEL } from "../../../gpu-backend/src/engine/contract";
+import { TRANSFORMER_CACHED_MODEL, TRANSFORMER_MODEL, VQ_DECODER_MODEL, VQ_ENCODER_MODEL } from "../../../gpu-backend/src/engine/contract";
 
 let work: string;
 const quiet = () => {};
@@ -42,7 +43,9 @@ describe("dev models", () => {
     const ms = performance.now() - t0;
     expect(ms).toBeLessThan(30_000);
     expect(first.find((r) => r.part === "vq")!.status).toBe("built");
-    const bytes = Object.keys(tree(a)).reduce((s, f) => s + statSync(join(a, f)).size, 0);
+    // Disk use: the two transformers share their weights file through hard links, counted once.
+    const inodes = new Map(Object.keys(tree(a)).map((f) => [statSync(join(a, f)).ino, statSync(join(a, f)).size]));
+    const bytes = [...inodes.values()].reduce((s, n) => s + n, 0);
     expect(bytes).toBeLessThan(100e6);
     console.log(`[dev-models test] generated ${(bytes / 1e6).toFixed(1)} MB in ${Math.round(ms)} ms: ${first.map((r) => `${r.part} ${r.status}`).join(", ")}`);
 
@@ -69,5 +72,15 @@ describe("dev models", () => {
     for (const m of [VQ_ENCODER_MODEL, VQ_DECODER_MODEL]) expect(existsSync(join(DEV_MODEL_REPOSITORY, m, "1", "model.onnx"))).toBe(true);
     if (existsSync(join(DEV_MODEL_REPOSITORY, TRANSFORMER_MODEL, "1", "dev-model.stamp.json")))
       expect(existsSync(join(DEV_MODEL_REPOSITORY, TRANSFORMER_MODEL, "1", "model.onnx"))).toBe(true);
+  });
+
+  it("writes the stateless and the cached transformer over one weights file", async () => {
+    const root = join(work, "d");
+    await buildDevModels({ root, lockDir: work, log: quiet });
+    const weights = [TRANSFORMER_MODEL, TRANSFORMER_CACHED_MODEL].map((m) => statSync(join(root, m, "1", "model.safetensors")));
+    expect(weights[0].ino).toBe(weights[1].ino);
+    expect(weights[0].nlink).toBe(2);
+    for (const m of [TRANSFORMER_MODEL, TRANSFORMER_CACHED_MODEL]) expect(statSync(join(root, m, "1", "model.onnx")).size).toBeLessThan(1e6);
+    expect(readdirSync(root).filter((f) => f.startsWith("."))).toEqual([]); // the scratch checkpoint is gone
   });
 });

@@ -5,7 +5,7 @@
 // exists.
 
 import { spawnSync } from "node:child_process";
-import { existsSync, readFileSync, readdirSync } from "node:fs";
+import { existsSync, readFileSync, readdirSync, statSync } from "node:fs";
 import { chmod, mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -13,12 +13,12 @@ import { pathToFileURL } from "node:url";
 import * as ort from "onnxruntime-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { REPO_ROOT } from "../../../gpu-backend/src/cli/build-dev-models";
-import { TRANSFORMER_MODEL, VQ_DECODER_MODEL, VQ_ENCODER_MODEL } from "../../../gpu-backend/src/engine/contract";
+import { TRANSFORMER_CACHED_MODEL, TRANSFORMER_MODEL, VQ_DECODER_MODEL, VQ_ENCODER_MODEL } from "../../../gpu-backend/src/engine/contract";
 import { BuildError, buildEngines, type BuildEnginesOptions } from "../../../gpu-backend/src/builder/repository/build-engines";
 import { checkConfigAgainstOnnx, MODEL_NAMES, type ModelName } from "../../../gpu-backend/src/builder/repository/model-config";
 import { readOnnxIO } from "../../../gpu-backend/src/builder/repository/onnx-io";
 import { findExporter, loadTransformerModule, TRANSFORMER_DIR } from "../../../gpu-backend/src/builder/repository/optional-modules";
-import { parsePbtxtFields, pbOne } from "../../../gpu-backend/src/triton/pbtxt";
+import { parsePbtxtFields, pbOne, type PbParsed } from "../../../gpu-backend/src/triton/pbtxt";
 import { devVqConfig } from "../../../gpu-backend/src/builder/vqgan/config";
 import { buildVqEncoderGraph } from "../../../gpu-backend/src/builder/vqgan/graph";
 import { seededVqWeights, writeVqCheckpoint } from "../../../gpu-backend/src/builder/vqgan/weights";
@@ -136,12 +136,27 @@ printf 'plan' > "$plan"
       const args = readFileSync(join(out, m, "1", "model.plan.args"), "utf8");
       expect(args).toContain("--stronglyTyped");
       if (m === TRANSFORMER_MODEL) expect(args).toContain("--profile=3");
+      else if (m === TRANSFORMER_CACHED_MODEL) expect(args).toMatch(/--profile=1 .*--maxShapes=input_ids:3x5120,.*key_cache_in_00:3x5120x32,/);
       else expect(args).toContain("--noTF32");
       const info = JSON.parse(readFileSync(join(out, m, "build-info.json"), "utf8")) as { tensorrtVersion: string; trtexec: string };
       expect(info.tensorrtVersion).toBe("10.13.3");
       expect(info.trtexec).toBe(bin);
     }
     expect(existsSync(join(r.onnxDir, `${VQ_ENCODER_MODEL}.trtexec.log`))).toBe(true);
+  });
+
+  it("builds the cached transformer over the same shards, with the limits it is given", async () => {
+    if (!models.includes(TRANSFORMER_CACHED_MODEL)) return;
+    const r = await buildEngines(opts("repo-cached", { skipTrtexec: true, models: [TRANSFORMER_CACHED_MODEL], cachedLimits: { maxSequences: 20, maxBranches: 2 } }));
+    const cfg = parsePbtxtFields(readFileSync(join(work, "repo-cached", TRANSFORMER_CACHED_MODEL, "config.pbtxt"), "utf8"));
+    const sb = pbOne<PbParsed>(cfg, "sequence_batching")!;
+    expect(pbOne(pbOne<PbParsed>(sb, "oldest")!, "max_candidate_sequences")).toBe(20);
+    expect((sb.state as PbParsed[]).length).toBe(2 * 1 + 1); // one layer: its keys and values, then the logits
+    expect(r.models[0].args.join(" ")).toMatch(/--maxShapes=input_ids:2x5120,/);
+    const dir = join(r.onnxDir, TRANSFORMER_CACHED_MODEL);
+    const shards = readdirSync(dir).filter((f) => f.endsWith(".safetensors"));
+    expect(shards.length).toBe(2);
+    for (const f of shards) expect(statSync(join(dir, f)).ino).toBe(statSync(join(ckpt, f)).ino); // referenced in place, not copied
   });
 
   it("fails with exit code 4 and the log file when trtexec fails", async () => {

@@ -8,7 +8,11 @@ import { join } from "node:path";
 import * as ort from "onnxruntime-node";
 import { describe, expect, it } from "vitest";
 import { DEV_MODEL_REPOSITORY } from "../../../gpu-backend/src/cli/build-dev-models";
-import { TRANSFORMER_INPUTS, TRANSFORMER_MODEL, VQ_DECODER_MODEL, VQ_ENCODER_MODEL } from "../../../gpu-backend/src/engine/contract";
+import { cachedTransformerStates, TRANSFORMER_CACHED_MODEL, TRANSFORMER_INPUTS, TRANSFORMER_MODEL, VQ_DECODER_MODEL, VQ_ENCODER_MODEL } from "../../../gpu-backend/src/engine/contract";
+import { buildCachedTransformerGraph } from "../../../gpu-backend/src/builder/llada/cached-graph";
+import { devTransformerConfig, type LladaConfig } from "../../../gpu-backend/src/builder/llada/config";
+import { memoryResolver } from "../../../gpu-backend/src/builder/llada/model-file";
+import { seededLladaWeights } from "../../../gpu-backend/src/builder/llada/weights";
 import {
   checkConfigAgainstOnnx,
   committedRepositoryFiles,
@@ -22,8 +26,12 @@ import {
 import { parseOnnxIO, readOnnxIO, type OnnxIO } from "../../../gpu-backend/src/builder/repository/onnx-io";
 import { parsePbtxtFields, pbOne, pbText, type PbParsed } from "../../../gpu-backend/src/triton/pbtxt";
 import { toPbtxt } from "../../../gpu-backend/src/triton/pbtxt-writer";
+import { answerRegionLength } from "../../../gpu-backend/src/model/layout";
 import {
+  cachedStateSize,
+  cachedTransformerProfiles,
   DIMOO_8B_DIMS,
+  TRANSFORMER_CACHED_LIMITS,
   estimateTransformerMemory,
   estimateVqMemory,
   TRANSFORMER_BUCKETS,
@@ -102,12 +110,27 @@ describe("config.pbtxt against the ONNX graphs", () => {
     // our protobuf reader and onnxruntime agree on the graph I/O
     expect(ours.inputs.map((v) => [v.name, v.dtype, v.dims.length])).toEqual(theirs.inputs.map((v) => [v.name, v.dtype, v.dims.length]));
     expect(ours.outputs.map((v) => [v.name, v.dtype])).toEqual(theirs.outputs.map((v) => [v.name, v.dtype]));
-    for (const text of [readFileSync(join(root, m, "config.pbtxt"), "utf8"), renderTrtModelConfig(m).text]) {
+    // The cached model's TensorRT config describes a bf16 state, which only its production graph has (next test).
+    const configs = [readFileSync(join(root, m, "config.pbtxt"), "utf8"), ...(m === TRANSFORMER_CACHED_MODEL ? [] : [renderTrtModelConfig(m).text])];
+    for (const text of configs) {
       const cfg = parsePbtxtFields(text);
       expect(pbOne(cfg, "name")).toBe(m);
       expect(checkConfigAgainstOnnx(cfg, ours)).toEqual([]);
       expect(checkConfigAgainstOnnx(cfg, theirs)).toEqual([]);
     }
+  });
+
+  it("the cached transformer's TensorRT config matches its bf16 graph, implicit state included", () => {
+    const cfg: LladaConfig = { ...devTransformerConfig(), dModel: 32, nHeads: 2, nKvHeads: 2, nLayers: 3, mlpHidden: 64, maxPositions: 64 };
+    const io = parseOnnxIO(buildCachedTransformerGraph(cfg, memoryResolver(seededLladaWeights(cfg)), { weightDtype: "BFLOAT16" }).toBytes());
+    const text = renderTrtModelConfig(TRANSFORMER_CACHED_MODEL, { transformerConfig: cfg }).text;
+    expect(checkConfigAgainstOnnx(parsePbtxtFields(text), io)).toEqual([]);
+    // what the state check catches: dtype, width, a state the graph lacks, an initial state Triton would not use
+    const bad = (edit: (t: string) => string) => checkConfigAgainstOnnx(parsePbtxtFields(edit(text)), io).join("\n");
+    expect(bad((t) => t.replace("data_type: TYPE_BF16\n      dims: [ -1, -1, 32 ]", "data_type: TYPE_FP32\n      dims: [ -1, -1, 32 ]"))).toMatch(/state input key_cache_in_00 is TYPE_FP32 in the config but BFLOAT16/);
+    expect(bad((t) => t.replace("dims: [ -1, -1, 32 ]", "dims: [ -1, -1, 64 ]"))).toMatch(/state key_cache_in_00 dim 2 is 64 in the config but 32/);
+    expect(bad((t) => t.replaceAll("key_cache_in_02", "key_cache_in_2"))).toMatch(/state input key_cache_in_2 is not a graph input[\s\S]*graph input key_cache_in_02 is missing/);
+    expect(bad((t) => t.replace("dims: [ 1, 1, 8192 ]", "dims: [ 0, 0, 8192 ]"))).toMatch(/initial_state of logit_cache_in is \[0,0,8192\], but Triton gives a first request the shape \[1,1,8192\]/);
   });
 
   it("the dev VQ models are present (the transformer joins when its builder exists)", () => {
@@ -148,13 +171,30 @@ describe("config.pbtxt text format", () => {
     expect(parsePbtxtFields('a: "x\\"y" # comment\nb < c: 1 >, d: [1, 2]; e: true')).toEqual({ a: ['x"y'], b: [{ c: [1] }], d: [1, 2], e: [true] });
   });
 
-  it("TensorRT configs: transformer unbatched over every profile, VQ dynamically batched", () => {
+  it("TensorRT configs: transformers unbatched over every profile (the cached one with its implicit state), VQ dynamically batched", () => {
     const t = parsePbtxtFields(renderTrtModelConfig(TRANSFORMER_MODEL).text);
     expect(pbOne(t, "max_batch_size")).toBe(0);
     expect(t.dynamic_batching).toBeUndefined();
     const group = (t.instance_group as PbParsed[])[0];
     expect(pbText(pbOne(group, "kind"))).toBe("KIND_GPU");
     expect(group.profile).toEqual(TRANSFORMER_BUCKETS.map((_, i) => String(i)));
+    const c = parsePbtxtFields(renderTrtModelConfig(TRANSFORMER_CACHED_MODEL).text);
+    expect(pbOne(c, "max_batch_size")).toBe(0);
+    expect(((c.instance_group as PbParsed[])[0].profile as string[]).length).toBe(2);
+    const sb = pbOne<PbParsed>(c, "sequence_batching")!;
+    expect(pbOne(pbOne<PbParsed>(sb, "oldest")!, "max_candidate_sequences")).toBe(TRANSFORMER_CACHED_LIMITS.maxSequences);
+    expect(pbOne(sb, "max_sequence_idle_microseconds")).toBeGreaterThan(0);
+    expect(sb.control_input).toBeUndefined(); // the graph needs no sequence controls
+    const states = sb.state as PbParsed[];
+    expect(states.map((st) => [pbOne(st, "input_name"), pbOne(st, "output_name")])).toEqual(cachedTransformerStates(32).map((st) => [st.input, st.output]));
+    for (const st of states) {
+      expect(pbText(pbOne(st, "data_type"))).toBe("TYPE_BF16");
+      expect(pbOne(st, "use_same_buffer_for_input_output")).toBe(true);
+      expect(st.use_growable_memory).toBeUndefined();
+      expect(pbOne<PbParsed>(st, "initial_state")!.dims).toEqual((st.dims as number[]).map((d) => (d === -1 ? 1 : d)));
+    }
+    expect(states[0].dims).toEqual([-1, -1, 4096]);
+    expect(c.model_warmup).toBeUndefined();
     for (const m of [VQ_ENCODER_MODEL, VQ_DECODER_MODEL] as const) {
       const v = parsePbtxtFields(renderTrtModelConfig(m).text);
       expect(pbOne(v, "max_batch_size")).toBeGreaterThan(1);
@@ -180,6 +220,19 @@ describe("optimization profiles and trtexec", () => {
       }
     };
     for (const p of transformerProfiles()) check(p.shapes, TRANSFORMER_MODEL);
+    const layout = { nLayers: 32, kvWidth: 4096 };
+    const cached = cachedTransformerProfiles(layout);
+    expect(cached.map((p) => [p.name, p.shapes.recompute.opt[1]])).toEqual([
+      ["refresh", TRANSFORMER_CACHED_LIMITS.optLen],
+      ["cached", TRANSFORMER_CACHED_LIMITS.optCachedRecompute],
+    ]);
+    for (const p of cached) {
+      const { contractShapes, stateShapes } = splitStateShapes(p.shapes);
+      check(contractShapes, TRANSFORMER_CACHED_MODEL);
+      expect(Object.keys(stateShapes)).toEqual(cachedTransformerStates(32).map((st) => st.input));
+      expect(stateShapes.key_cache_in_31).toEqual({ min: [1, 1, 4096], opt: [2, 4608, 4096], max: [3, 5120, 4096] });
+      expect(stateShapes.logit_cache_in.max).toEqual([3, 5120, 8192]);
+    }
     check(vqEncoderProfile().shapes, VQ_ENCODER_MODEL);
     check(vqDecoderProfile().shapes, VQ_DECODER_MODEL);
     expect(vqDecoderProfile({ maxBatch: 2, maxSide: 1536, optSide: 1024 }).shapes.codes.max).toEqual([2, 96, 96]);
@@ -202,6 +255,23 @@ describe("optimization profiles and trtexec", () => {
     expect(shellCommand("trtexec", ["--onnx=/a b/m.onnx"])).toBe("trtexec '--onnx=/a b/m.onnx'");
   });
 
+  it("sizes the cached transformer's state per request as model-repository/README.md lists it", () => {
+    const llada8b = { nLayers: 32, kvWidth: 4096 };
+    const rows = [
+      [16, 16, 376, 0.407],
+      [32, 32, 1160, 1.254],
+      [64, 64, 4264, 4.611],
+      [48, 96, 4760, 5.147],
+    ] as const; // 256x256, 512x512, 1024x1024, 1536x768 (W x H) text-to-image with a 100-id prompt, 2 branches
+    for (const [h, w, L, gb] of rows) {
+      expect(100 + answerRegionLength(h, w)).toBe(L);
+      expect(Number((cachedStateSize(llada8b, 2, L).totalBytes / 1e9).toFixed(3))).toBe(gb);
+    }
+    expect(cachedStateSize(llada8b, 1, 1)).toEqual({ kvBytes: 2 * 32 * 4096 * 2, logitBytes: 8192 * 2, totalBytes: 2 * 32 * 4096 * 2 + 8192 * 2 });
+    // the TensorRT backend's state input and output bindings at the profile maximum (K <= 3, L <= 5120)
+    expect((2 * cachedStateSize(llada8b, TRANSFORMER_CACHED_LIMITS.maxBranches, TRANSFORMER_CACHED_LIMITS.maxLen).totalBytes) / 1e9).toBeCloseTo(16.61, 2);
+  });
+
   it("estimates memory: 16.2 GB of bf16 weights for the 8B model, and per-profile activations", () => {
     const est = estimateTransformerMemory(DIMOO_8B_DIMS);
     expect(est[0].weightsBytes).toBe(8_081_805_312 * 2);
@@ -210,6 +280,15 @@ describe("optimization profiles and trtexec", () => {
     expect(estimateVqMemory("decoder", VQ_DECODER_PROFILE_DEFAULTS)).toBeLessThan(28e9);
   });
 });
+
+/** A cached-transformer profile's shapes: the contract inputs' and the state inputs'. */
+function splitStateShapes(shapes: Record<string, { min: number[]; opt: number[]; max: number[] }>) {
+  const isState = (n: string) => /_cache_in/.test(n);
+  return {
+    contractShapes: Object.fromEntries(Object.entries(shapes).filter(([n]) => !isState(n))),
+    stateShapes: Object.fromEntries(Object.entries(shapes).filter(([n]) => isState(n))),
+  };
+}
 
 describe("dev VQ models on disk", () => {
   it("are the deterministic output of the builder for the dev config and seed", async () => {

@@ -12,7 +12,7 @@ import {
   TRANSFORMER_CACHED_OUTPUTS,
   TRANSFORMER_CACHED_STATE,
 } from "../../../gpu-backend/src/engine/contract";
-import { cachedStepTensors, recomputeLists, refreshRecompute, type CachedStep } from "../../../gpu-backend/src/builder/llada/cached-call";
+import { cachedStepTensors, refreshRecompute, type CachedStep } from "../../../gpu-backend/src/builder/llada/cached-call";
 import { buildCachedTransformerGraph } from "../../../gpu-backend/src/builder/llada/cached-graph";
 import { cachedStepReference, zeroCachedState, type CachedState } from "../../../gpu-backend/src/builder/llada/cached-reference";
 import { callTensors, emptyMode } from "../../../gpu-backend/src/builder/llada/call";
@@ -21,8 +21,8 @@ import { buildTransformerGraph } from "../../../gpu-backend/src/builder/llada/gr
 import { memoryResolver } from "../../../gpu-backend/src/builder/llada/model-file";
 import { seededLladaWeights, type LladaWeights } from "../../../gpu-backend/src/builder/llada/weights";
 import { ONNX_DTYPES } from "../../../gpu-backend/src/builder/onnx/graph-builder";
-import { CODEBOOK_SIZE, IMAGE_OFFSET, MASK } from "../../../gpu-backend/src/model/tokens";
-import { batch, expectTokens, f32, maxAbsDiff, rng, tokens, TOL, type Outputs } from "./llada-support";
+import { CODEBOOK_SIZE } from "../../../gpu-backend/src/model/tokens";
+import { batch, expectTokens, f32, imageSequence, maxAbsDiff, tokens, TOL, type Outputs } from "./llada-support";
 
 type State = Record<string, ort.Tensor>;
 
@@ -59,45 +59,6 @@ function stateDiff(cfg: LladaConfig, graph: State, ref: CachedState): { kv: numb
     kv = Math.max(kv, maxAbsDiff(graph[TRANSFORMER_CACHED_STATE.value(l).input].data as Float32Array, ref.values[l]));
   }
   return { kv, logits: maxAbsDiff(graph[TRANSFORMER_CACHED_STATE.logits.input].data as Float32Array, ref.logits) };
-}
-
-/**
- * A text-to-image-like sequence of K branches: prompt ids, then image cells that start as MASK and get
- * committed to codes step by step. Targets are the masked cells (the same cells in every branch, at each
- * branch's own positions), recompute sets are random per branch on cached steps.
- */
-function sequence(K: number, L: number, lens: number[], seed: number) {
-  const r = rng(seed);
-  const { inputIds } = batch(lens, L, seed);
-  const cells = Math.min(...lens) - 6;
-  const cellPos = (k: number, c: number) => lens[k] - cells + c;
-  const masked = new Set(Array.from({ length: cells }, (_, c) => c));
-  for (let k = 0; k < K; k++) for (let c = 0; c < cells; c++) inputIds[k * L + cellPos(k, c)] = MASK;
-  return {
-    /** The next step's inputs; `recompute` null = refresh. Commits `commit` masked cells afterwards. */
-    next(recomputeSizes: number[] | null, weights: number[], temperature: number, commit: number): CachedStep {
-      const slots = [...masked];
-      const rec = recomputeSizes ? recomputeLists(recomputeSizes.map((n, k) => Array.from({ length: n }, () => Math.floor(r() * lens[k])))) : refreshRecompute(K, L);
-      const s: CachedStep = {
-        K,
-        L,
-        inputIds: inputIds.slice(),
-        seqLens: lens,
-        ...rec,
-        targets: Array.from({ length: K }, (_, k) => slots.map((c) => cellPos(k, c))).flat(),
-        M: slots.length,
-        weights,
-        uniforms: slots.map(() => r()),
-        temperature,
-      };
-      for (const c of slots.slice(0, commit)) {
-        masked.delete(c);
-        const code = IMAGE_OFFSET + Math.floor(r() * CODEBOOK_SIZE);
-        for (let k = 0; k < K; k++) inputIds[k * L + cellPos(k, c)] = code;
-      }
-      return s;
-    },
-  };
 }
 
 describe("cached transformer graph (dev config)", () => {
@@ -174,7 +135,7 @@ describe("cached transformer graph (dev config)", () => {
 
   it("a step that recomputes every position equals a refresh, whatever state it starts from", async () => {
     const L = 20;
-    const seq = sequence(2, L, [20, 15], 21);
+    const seq = imageSequence(2, L, [20, 15], 21);
     let { state } = await step(cached, cfg, seq.next(null, [5, -4], 1, 3), initialState(cfg));
     ({ state } = await step(cached, cfg, seq.next([4, 2], [5, -4], 1, 3), state));
     const all = seq.next(null, [5, -4], 1, 3);
@@ -195,7 +156,7 @@ describe("cached transformer graph (dev config)", () => {
     const worst = { kv: 0, logits: 0, maxLogit: 0, confidence: 0 };
     for (const [i, r] of runs.entries()) {
       const L = Math.max(...r.lens) + 2; // pads past every branch
-      const seq = sequence(r.K, L, r.lens, 31 + i);
+      const seq = imageSequence(r.K, L, r.lens, 31 + i);
       let state = initialState(cfg);
       let refState = zeroCachedState(cfg, r.K, L);
       for (const sizes of r.plan) {
@@ -226,7 +187,7 @@ describe("cached transformer graph (dev config)", () => {
 
   it("a partial step keeps the cached rows of the positions it does not recompute", async () => {
     const L = 16;
-    const seq = sequence(2, L, [16, 12], 41);
+    const seq = imageSequence(2, L, [16, 12], 41);
     const first = await step(cached, cfg, seq.next(null, [5, -4], 1, 4), initialState(cfg));
     const s = seq.next([3, 2], [5, -4], 1, 0);
     const second = await step(cached, cfg, s, first.state);
@@ -247,7 +208,7 @@ describe("cached transformer graph (dev config)", () => {
 
   it("serves a step without targets, and refuses a state of another length", async () => {
     const L = 12;
-    const seq = sequence(2, L, [12, 9], 51);
+    const seq = imageSequence(2, L, [12, 9], 51);
     const s = { ...seq.next(null, [5, -4], 1, 0), targets: [], M: 0, uniforms: [] };
     const { out, state } = await step(cached, cfg, s, initialState(cfg));
     expect(out.image_tokens.dims).toEqual([0]);
@@ -261,7 +222,7 @@ describe("cached transformer graph (dev config)", () => {
     const gw = seededLladaWeights(gqa, 3);
     const session = await ort.InferenceSession.create(buildCachedTransformerGraph(gqa, memoryResolver(gw), { weightDtype: "FLOAT" }).toBytes());
     const L = 14;
-    const seq = sequence(2, L, [14, 10], 61);
+    const seq = imageSequence(2, L, [14, 10], 61);
     let state = initialState(gqa);
     let refState = zeroCachedState(gqa, 2, L);
     for (const sizes of [null, [4, 3]]) {

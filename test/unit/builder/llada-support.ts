@@ -1,5 +1,6 @@
-// Shared by the transformer graph tests (llada-graph, llada-cached): tolerances against the TypeScript
-// reference, random id rows, output accessors and the token comparison that exempts near-boundary draws.
+// Shared by the transformer graph tests (llada-graph, llada-cached, the cached model served over Triton):
+// tolerances against the TypeScript reference, random id rows, a cached-step plan, output accessors and
+// the token comparison that exempts near-boundary draws.
 //
 // Tolerances (observed values are ~10-50x smaller; docs/engine-contract.md lists them):
 //   final hidden states   max |diff| <= 1e-4      (values of RMS ~1-3)
@@ -11,8 +12,9 @@
 //   padding invariance    a row alone vs padded in a batch: hidden within 1e-5, tokens identical
 
 import { expect } from "vitest";
+import { recomputeLists, refreshRecompute, type CachedStep } from "../../../gpu-backend/src/builder/llada/cached-call";
 import { mulberry32 } from "../../../gpu-backend/src/builder/seeded-random";
-import { VOCAB_SIZE } from "../../../gpu-backend/src/model/tokens";
+import { CODEBOOK_SIZE, IMAGE_OFFSET, MASK, VOCAB_SIZE } from "../../../gpu-backend/src/model/tokens";
 
 export const TOL = { hidden: 1e-4, logits: 2e-4, combined: 1e-3, confidence: 2e-5, margin: 1e-5, argmaxGap: 1e-4, padding: 1e-5 };
 
@@ -50,3 +52,43 @@ export function expectTokens(got: number[], ref: { tokens: Int32Array; margin: F
   }
   return { checked: got.length - exempt, exempt };
 }
+
+/**
+ * A text-to-image-like sequence of K branches: prompt ids, then image cells that start as MASK and get
+ * committed to codes step by step. Targets are the masked cells (the same cells in every branch, at each
+ * branch's own positions), recompute sets are random per branch on cached steps.
+ */
+export function imageSequence(K: number, L: number, lens: number[], seed: number) {
+  const r = rng(seed);
+  const { inputIds } = batch(lens, L, seed);
+  const cells = Math.min(...lens) - 6;
+  const cellPos = (k: number, c: number) => lens[k] - cells + c;
+  const masked = new Set(Array.from({ length: cells }, (_, c) => c));
+  for (let k = 0; k < K; k++) for (let c = 0; c < cells; c++) inputIds[k * L + cellPos(k, c)] = MASK;
+  return {
+    /** The next step's inputs; `recompute` null = refresh. Commits `commit` masked cells afterwards. */
+    next(recomputeSizes: number[] | null, weights: number[], temperature: number, commit: number): CachedStep {
+      const slots = [...masked];
+      const rec = recomputeSizes ? recomputeLists(recomputeSizes.map((n, k) => Array.from({ length: n }, () => Math.floor(r() * lens[k])))) : refreshRecompute(K, L);
+      const s: CachedStep = {
+        K,
+        L,
+        inputIds: inputIds.slice(),
+        seqLens: lens,
+        ...rec,
+        targets: Array.from({ length: K }, (_, k) => slots.map((c) => cellPos(k, c))).flat(),
+        M: slots.length,
+        weights,
+        uniforms: slots.map(() => r()),
+        temperature,
+      };
+      for (const c of slots.slice(0, commit)) {
+        masked.delete(c);
+        const code = IMAGE_OFFSET + Math.floor(r() * CODEBOOK_SIZE);
+        for (let k = 0; k < K; k++) inputIds[k * L + cellPos(k, c)] = code;
+      }
+      return s;
+    },
+  };
+}
+

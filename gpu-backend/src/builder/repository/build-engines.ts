@@ -5,7 +5,7 @@
 //   <checkpoint>/config.json, *.safetensors (+ model.safetensors.index.json), tokenizer.json   transformer
 //   <checkpoint>/vqvae/config.json, vqvae/diffusion_pytorch_model.safetensors                   VQ-GAN
 //
-//   <onnx dir>/<model>/model.onnx (+ model.onnx.data, or symlinks to the checkpoint shards)     intermediate
+//   <onnx dir>/<model>/model.onnx (+ model.onnx.data, or links to the checkpoint shards)        intermediate
 //   <onnx dir>/build-engines.sh                                                                the trtexec commands
 //   <out>/<model>/config.pbtxt, <out>/<model>/1/model.plan, <out>/<model>/build-info.json      the repository
 //   <out>/dimoo_transformer/warmup/seq_lens_<L>, <out>/dimoo_transformer/tokenizer.json
@@ -17,7 +17,8 @@ import { execFileSync } from "node:child_process";
 import { existsSync } from "node:fs";
 import { copyFile, mkdir, readdir, readFile, rm, stat, symlink, writeFile } from "node:fs/promises";
 import { dirname, isAbsolute, join, relative, resolve } from "node:path";
-import { TRANSFORMER_MODEL, VQ_DECODER_MODEL, VQ_ENCODER_MODEL } from "../../engine/contract";
+import { TRANSFORMER_CACHED_MODEL, TRANSFORMER_MODEL, VQ_DECODER_MODEL, VQ_ENCODER_MODEL } from "../../engine/contract";
+import type { LladaConfig } from "../llada/config";
 import { buildVqDecoderGraph, buildVqEncoderGraph } from "../vqgan/graph";
 import { readVqCheckpoint, vqWeightsFile, VQ_WEIGHTS_FILE } from "../vqgan/weights";
 import { checkConfigAgainstOnnx, MODEL_NAMES, renderTrtModelConfig, type ModelName } from "./model-config";
@@ -25,14 +26,17 @@ import { readOnnxIO } from "./onnx-io";
 import { loadTransformerModule, type TransformerBuilder } from "./optional-modules";
 import { parsePbtxtFields } from "../../triton/pbtxt";
 import {
+  cachedStateSize,
   DIMOO_8B_DIMS,
   estimateTransformerMemory,
+  TRANSFORMER_CACHED_LIMITS,
   estimateVqMemory,
   formatBytes,
   TRANSFORMER_BUCKETS,
   transformerProfiles,
   VQ_DECODER_PROFILE_DEFAULTS,
   VQ_ENCODER_PROFILE_DEFAULTS,
+  type CachedTransformerLimits,
   type TransformerDims,
   type VqProfileOptions,
 } from "../../engine/profiles";
@@ -61,6 +65,8 @@ export interface BuildEnginesOptions {
   vqDecoder?: VqProfileOptions;
   /** Names of the TRANSFORMER_BUCKETS that become optimization profiles (default all). */
   transformerBuckets?: string[];
+  /** Overrides of the cached transformer's limits (TRANSFORMER_CACHED_LIMITS), e.g. more sequences on a larger GPU. */
+  cachedLimits?: Partial<CachedTransformerLimits>;
   workspaceMiB?: number;
   versionCompatible?: boolean;
   /** Refuse to write into this directory (the dev repository). */
@@ -97,7 +103,7 @@ export interface BuildEnginesResult {
 export async function missingCheckpointFiles(dir: string, models: readonly ModelName[]): Promise<string[]> {
   if (!existsSync(dir)) return ["(the checkpoint directory itself)"];
   const missing: string[] = [];
-  if (models.includes(TRANSFORMER_MODEL)) {
+  if (models.some(isTransformer)) {
     for (const f of ["config.json", "tokenizer.json"]) if (!existsSync(join(dir, f))) missing.push(f);
     const shards = (await readdir(dir)).filter((f) => f.endsWith(".safetensors"));
     const index = join(dir, "model.safetensors.index.json");
@@ -112,6 +118,9 @@ export async function missingCheckpointFiles(dir: string, models: readonly Model
   }
   return missing;
 }
+
+const TRANSFORMERS: readonly ModelName[] = [TRANSFORMER_MODEL, TRANSFORMER_CACHED_MODEL];
+const isTransformer = (m: ModelName) => TRANSFORMERS.includes(m);
 
 /** Transformer dims for the memory estimate, read from config.json (LLaDA keys), defaults for what is absent. */
 async function transformerDims(checkpoint: string): Promise<TransformerDims> {
@@ -134,12 +143,12 @@ async function transformerDims(checkpoint: string): Promise<TransformerDims> {
 // ---- transformer -----------------------------------------------------------------------------------
 
 /**
- * Builds the bf16 transformer graph; checkpoint tensors already in bf16 are referenced in place inside
- * their safetensors shards, which the builder hard-links (or symlinks) beside model.onnx.
+ * Builds a bf16 transformer graph (stateless or cached); checkpoint tensors already in bf16 are referenced
+ * in place inside their safetensors shards, which the builder hard-links (or symlinks) beside model.onnx.
  */
-async function buildTransformerOnnx(mod: TransformerBuilder, checkpoint: string, outDir: string): Promise<void> {
-  const ckpt = await mod.openLladaCheckpoint(checkpoint);
-  await mod.buildTransformerModel({ weights: ckpt, dtype: "bf16", outDir });
+async function buildTransformerOnnx(mod: TransformerBuilder, model: ModelName, weights: unknown, outDir: string): Promise<void> {
+  const build = model === TRANSFORMER_CACHED_MODEL ? mod.buildCachedTransformerModel : mod.buildTransformerModel;
+  await build({ weights, dtype: "bf16", outDir });
 }
 
 /**
@@ -201,7 +210,7 @@ export async function buildEngines(o: BuildEnginesOptions): Promise<BuildEngines
   if (missing.length) throw new BuildError(`checkpoint ${checkpoint} is missing: ${missing.join(", ")}`, 2);
 
   let transformer: TransformerBuilder | null = null;
-  if (models.includes(TRANSFORMER_MODEL)) {
+  if (models.some(isTransformer)) {
     transformer = await (o.loadTransformer ?? loadTransformerModule)();
     if (!transformer)
       throw new BuildError(
@@ -225,6 +234,7 @@ export async function buildEngines(o: BuildEnginesOptions): Promise<BuildEngines
 
   const buckets = o.transformerBuckets ? o.transformerBuckets.map((n) => TRANSFORMER_BUCKETS.find((b) => b.name === n) ?? bucketError(n)) : [...TRANSFORMER_BUCKETS];
   if (buckets.length === 0) throw new BuildError("no transformer buckets selected", 2);
+  const cachedLimits: CachedTransformerLimits = { ...TRANSFORMER_CACHED_LIMITS, ...o.cachedLimits };
   const vqEnc = o.vqEncoder ?? VQ_ENCODER_PROFILE_DEFAULTS;
   const vqDec = o.vqDecoder ?? VQ_DECODER_PROFILE_DEFAULTS;
   log(`checkpoint ${checkpoint}`);
@@ -232,6 +242,19 @@ export async function buildEngines(o: BuildEnginesOptions): Promise<BuildEngines
 
   // memory plan (upper-bound estimates; TensorRT reports the real activation memory at build time)
   let total = 0;
+  if (models.includes(TRANSFORMER_CACHED_MODEL)) {
+    const dims = await transformerDims(checkpoint);
+    const state = { nLayers: dims.nLayers, kvWidth: dims.dModel }; // LLaDA: n_kv_heads = n_heads
+    const l = cachedLimits;
+    const perRequest = cachedStateSize(state, 2, l.optLen).totalBytes;
+    const bindings = 2 * cachedStateSize(state, l.maxBranches, l.maxLen).totalBytes;
+    // its own copy of the weights: the blocks, the embedding and only the codebook rows of the head
+    total += (dims.nLayers * (4 * dims.dModel ** 2 + 3 * dims.dModel * dims.mlpHidden) + (dims.vocab + dims.codebook) * dims.dModel) * dims.elemBytes + bindings;
+    log(
+      `${TRANSFORMER_CACHED_MODEL}: its own weights, state bindings ${formatBytes(bindings)} (in + out at K<=${l.maxBranches}, L<=${l.maxLen}), ` +
+        `state ${formatBytes(perRequest)} per request at K=2, L=${l.optLen}, up to ${l.maxSequences} requests (size --cuda-memory-pool-byte-size for them)`,
+    );
+  }
   if (models.includes(TRANSFORMER_MODEL)) {
     const est = estimateTransformerMemory(await transformerDims(checkpoint), buckets);
     total += est[0].weightsBytes + est.reduce((a, e) => a + e.layerActivationBytes + e.logitsBytes, 0);
@@ -269,19 +292,24 @@ export async function buildEngines(o: BuildEnginesOptions): Promise<BuildEngines
       log(`${m}: ${onnxPath(m)} (${formatBytes(s.modelBytes)} + ${formatBytes(s.externalBytes)} external)`);
     }
   }
+  let transformerConfig: LladaConfig | undefined;
   if (transformer) {
-    const dir = join(onnxDir, TRANSFORMER_MODEL);
-    await rm(dir, { recursive: true, force: true });
-    await mkdir(dir, { recursive: true });
-    const t0 = performance.now();
-    await buildTransformerOnnx(transformer, checkpoint, dir);
-    const linked = await linkExternalData(onnxPath(TRANSFORMER_MODEL), checkpoint, log);
-    log(`${TRANSFORMER_MODEL}: ${onnxPath(TRANSFORMER_MODEL)} in ${Math.round(performance.now() - t0)} ms${linked.length ? `; linked ${linked.join(", ")}` : ""}`);
+    const ckpt = await transformer.openLladaCheckpoint(checkpoint);
+    transformerConfig = ckpt.config as LladaConfig;
+    for (const m of models.filter(isTransformer)) {
+      const dir = join(onnxDir, m);
+      await rm(dir, { recursive: true, force: true });
+      await mkdir(dir, { recursive: true });
+      const t0 = performance.now();
+      await buildTransformerOnnx(transformer, m, ckpt, dir);
+      const linked = await linkExternalData(onnxPath(m), checkpoint, log);
+      log(`${m}: ${onnxPath(m)} in ${Math.round(performance.now() - t0)} ms${linked.length ? `; linked ${linked.join(", ")}` : ""}`);
+    }
   }
 
   // 2. configs (checked against the graphs), warmup data, tokenizer
   const built: BuiltModel[] = [];
-  const trtOpts = { vqEncoder: vqEnc, vqDecoder: vqDec, transformerProfiles: transformerProfiles(buckets) };
+  const trtOpts = { vqEncoder: vqEnc, vqDecoder: vqDec, transformerProfiles: transformerProfiles(buckets), transformerConfig, cachedLimits };
   const bin = trtexec ?? "trtexec";
   for (const m of models) {
     const { text, warmupFiles, profiles } = renderTrtModelConfig(m, trtOpts);
@@ -297,9 +325,9 @@ export async function buildEngines(o: BuildEnginesOptions): Promise<BuildEngines
     }
     const plan = join(modelDir, "1", "model.plan");
     const args = trtexecArgs(onnxPath(m), plan, profiles, {
-      workspaceMiB: o.workspaceMiB ?? (m === TRANSFORMER_MODEL ? 16384 : 4096),
+      workspaceMiB: o.workspaceMiB ?? (isTransformer(m) ? 16384 : 4096),
       timingCache: join(onnxDir, "timing.cache"),
-      noTF32: m !== TRANSFORMER_MODEL,
+      noTF32: !isTransformer(m),
       versionCompatible: o.versionCompatible,
     });
     built.push({ model: m, onnx: onnxPath(m), plan, config, args, command: shellCommand(bin, args) });

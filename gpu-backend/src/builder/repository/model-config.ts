@@ -2,9 +2,12 @@
 //   - dev models:        platform onnxruntime_onnx, CPU instances (model-repository/<m>/config.pbtxt)
 //   - production models: platform tensorrt_plan (model-repository/<m>/configs/tensorrt.pbtxt, selected
 //     with `tritonserver --model-config-name=tensorrt`, and <out>/<m>/config.pbtxt from build:engines)
-// and a check of a config against the inputs/outputs of the ONNX graph it serves.
+// and a check of a config against the inputs/outputs (and implicit state) of the ONNX graph it serves.
 
 import {
+  TRANSFORMER_CACHED_INPUTS,
+  TRANSFORMER_CACHED_MODEL,
+  TRANSFORMER_CACHED_OUTPUTS,
   TRANSFORMER_INPUTS,
   TRANSFORMER_MODEL,
   TRANSFORMER_OUTPUTS,
@@ -14,23 +17,28 @@ import {
   VQ_ENCODER_INPUTS,
   VQ_ENCODER_MODEL,
   VQ_ENCODER_OUTPUTS,
-  type ContractDType,
   type TensorSpec,
 } from "../../engine/contract";
+import { ONNX_FOR_TRITON, TRITON_TYPES } from "./data-types";
 import type { OnnxIO, OnnxValueInfo } from "./onnx-io";
 import { pbEnum, pbOne, pbText, type PbParsed } from "../../triton/pbtxt";
 import { toPbtxt, type PbMessage } from "../../triton/pbtxt-writer";
+import { DIMOO_TRANSFORMER_CONFIG, devTransformerConfig, headDim, type LladaConfig } from "../llada/config";
+import { cachedSequenceBatching, checkSequenceBatching, type CachedStateLayout } from "./sequence-state";
 import {
+  cachedTransformerProfiles,
+  TRANSFORMER_CACHED_LIMITS,
   transformerProfiles,
   vqDecoderProfile,
   vqEncoderProfile,
   VQ_DECODER_PROFILE_DEFAULTS,
   VQ_ENCODER_PROFILE_DEFAULTS,
+  type CachedTransformerLimits,
   type OptimizationProfile,
   type VqProfileOptions,
 } from "../../engine/profiles";
 
-export const MODEL_NAMES = [TRANSFORMER_MODEL, VQ_ENCODER_MODEL, VQ_DECODER_MODEL] as const;
+export const MODEL_NAMES = [TRANSFORMER_MODEL, TRANSFORMER_CACHED_MODEL, VQ_ENCODER_MODEL, VQ_DECODER_MODEL] as const;
 export type ModelName = (typeof MODEL_NAMES)[number];
 
 export interface ModelContract {
@@ -44,27 +52,17 @@ export const MODEL_CONTRACTS: Record<ModelName, ModelContract> = {
   [TRANSFORMER_MODEL]: { inputs: Object.values(TRANSFORMER_INPUTS), outputs: Object.values(TRANSFORMER_OUTPUTS), batched: false },
   [VQ_ENCODER_MODEL]: { inputs: Object.values(VQ_ENCODER_INPUTS), outputs: Object.values(VQ_ENCODER_OUTPUTS), batched: true },
   [VQ_DECODER_MODEL]: { inputs: Object.values(VQ_DECODER_INPUTS), outputs: Object.values(VQ_DECODER_OUTPUTS), batched: true },
+  [TRANSFORMER_CACHED_MODEL]: { inputs: Object.values(TRANSFORMER_CACHED_INPUTS), outputs: Object.values(TRANSFORMER_CACHED_OUTPUTS), batched: false },
 };
 
-export const TRITON_TYPES: Record<ContractDType, string> = {
-  INT64: "TYPE_INT64",
-  INT32: "TYPE_INT32",
-  FP32: "TYPE_FP32",
-  UINT8: "TYPE_UINT8",
-  BF16: "TYPE_BF16",
-};
+/** The cached transformer's state for a transformer config and a state dtype. */
+export function cachedStateLayout(cfg: LladaConfig, dataType: CachedStateLayout["dataType"]): CachedStateLayout {
+  return { nLayers: cfg.nLayers, kvWidth: cfg.nKvHeads * headDim(cfg), dataType };
+}
 
-/** ONNX element type for each Triton data type (what the config check compares). */
-export const ONNX_FOR_TRITON: Record<string, string> = {
-  TYPE_INT64: "INT64",
-  TYPE_INT32: "INT32",
-  TYPE_FP32: "FLOAT",
-  TYPE_FP16: "FLOAT16",
-  TYPE_BF16: "BFLOAT16",
-  TYPE_UINT8: "UINT8",
-  TYPE_INT8: "INT8",
-  TYPE_BOOL: "BOOL",
-};
+/** Idle release of a cached sequence: dev steps run on a CPU (seconds each at 1024x1024), production on a GPU. */
+export const DEV_CACHED_IDLE_MICROSECONDS = 120_000_000;
+export const CACHED_IDLE_MICROSECONDS = 30_000_000;
 
 /** Config dims of a contract tensor: numeric symbols stay, named ones become -1; the batch dim is dropped for batched models. */
 export function configDims(spec: TensorSpec, batched: boolean): number[] {
@@ -98,6 +96,10 @@ export function devModelConfig(model: ModelName): PbMessage {
     output: ioEntries(c.outputs, c.batched),
     instance_group: [{ kind: pbEnum("KIND_CPU"), count: 1 }],
     dynamic_batching: c.batched ? { max_queue_delay_microseconds: 1000 } : undefined,
+    sequence_batching:
+      model === TRANSFORMER_CACHED_MODEL
+        ? cachedSequenceBatching(cachedStateLayout(devTransformerConfig(), "TYPE_FP32"), { maxSequences: TRANSFORMER_CACHED_LIMITS.maxSequences, idleMicroseconds: DEV_CACHED_IDLE_MICROSECONDS })
+        : undefined,
   };
 }
 
@@ -109,6 +111,9 @@ export function renderDevModelConfig(model: ModelName): string {
 
 export interface TrtConfigOptions {
   transformerProfiles?: OptimizationProfile[];
+  /** The transformer whose cached engine is built (default LLaDA-8B / DiMOO), and that engine's limits. */
+  transformerConfig?: LladaConfig;
+  cachedLimits?: CachedTransformerLimits;
   vqEncoder?: VqProfileOptions;
   vqDecoder?: VqProfileOptions;
   /** VQ instances per GPU (each holds its own activation memory). */
@@ -128,10 +133,30 @@ function int64Bytes(values: number[]): Uint8Array {
 }
 
 /**
+ * A transformer engine's config: unbatched (the orchestrator packs the rows), one GPU instance that
+ * lists every optimization profile, and ON_PROFILE_CHANGE allocation (each profile's context holds only
+ * its own activation memory).
+ */
+function transformerEngineConfig(base: PbMessage, c: ModelContract, profiles: OptimizationProfile[], extra: PbMessage): PbMessage {
+  return {
+    ...base,
+    max_batch_size: 0,
+    input: ioEntries(c.inputs, false),
+    output: ioEntries(c.outputs, false),
+    instance_group: [{ kind: pbEnum("KIND_GPU"), count: 1, profile: profiles.map((_, i) => String(i)) }],
+    ...extra.sequence_batching && { sequence_batching: extra.sequence_batching },
+    parameters: [{ key: "execution_context_allocation_strategy", value: { string_value: "ON_PROFILE_CHANGE" } }],
+    ...extra.model_warmup && { model_warmup: extra.model_warmup },
+  };
+}
+
+/**
  * The tensorrt_plan config. Transformer: max_batch_size 0 (the orchestrator packs branch rows itself),
  * one GPU instance using every optimization profile with ON_PROFILE_CHANGE allocation (each profile's
- * context holds only its own activation memory) and one warmup per profile at its opt length. VQ models:
- * dynamic batching up to the profile's max batch, STATIC allocation (one profile), warmup at opt size.
+ * context holds only its own activation memory) and one warmup per profile at its opt length. Cached
+ * transformer: the same with its two profiles and sequence_batching (sequence-state.ts), and no warmup
+ * (Triton's warmup requests belong to no sequence). VQ models: dynamic batching up to the profile's max
+ * batch, STATIC allocation (one profile), warmup at opt size.
  */
 export function trtModelConfig(model: ModelName, opts: TrtConfigOptions = {}): TrtModelConfig {
   const c = MODEL_CONTRACTS[model];
@@ -155,15 +180,19 @@ export function trtModelConfig(model: ModelName, opts: TrtConfigOptions = {}): T
     return {
       profiles,
       warmupFiles,
-      config: {
-        ...base,
-        max_batch_size: 0,
-        input: ioEntries(c.inputs, false),
-        output: ioEntries(c.outputs, false),
-        instance_group: [{ kind: pbEnum("KIND_GPU"), count: 1, profile: profiles.map((_, i) => String(i)) }],
-        parameters: [{ key: "execution_context_allocation_strategy", value: { string_value: "ON_PROFILE_CHANGE" } }],
-        model_warmup: warmups,
-      },
+      config: transformerEngineConfig(base, c, profiles, { model_warmup: warmups }),
+    };
+  }
+  if (model === TRANSFORMER_CACHED_MODEL) {
+    const limits = opts.cachedLimits ?? TRANSFORMER_CACHED_LIMITS;
+    const layout = cachedStateLayout(opts.transformerConfig ?? DIMOO_TRANSFORMER_CONFIG, "TYPE_BF16");
+    const profiles = cachedTransformerProfiles(layout, limits);
+    return {
+      profiles,
+      warmupFiles: {},
+      config: transformerEngineConfig(base, c, profiles, {
+        sequence_batching: cachedSequenceBatching(layout, { maxSequences: limits.maxSequences, idleMicroseconds: CACHED_IDLE_MICROSECONDS }),
+      }),
     };
   }
   const isEnc = model === VQ_ENCODER_MODEL;
@@ -207,9 +236,10 @@ export function renderTrtModelConfig(model: ModelName, opts: TrtConfigOptions = 
 
 /** Problems between a parsed config.pbtxt and the ONNX graph's inputs/outputs (empty = consistent). */
 export function checkConfigAgainstOnnx(config: PbParsed, io: OnnxIO): string[] {
-  const problems: string[] = [];
   const mbs = Number(pbOne<number>(config, "max_batch_size") ?? 0);
   const model = String(pbOne(config, "name") ?? "?");
+  const sequence = checkSequenceBatching(config, io, model);
+  const problems = [...sequence.problems];
   for (const [kind, entries, actual] of [
     ["input", (config.input ?? []) as PbParsed[], io.inputs],
     ["output", (config.output ?? []) as PbParsed[], io.outputs],
@@ -239,7 +269,8 @@ export function checkConfigAgainstOnnx(config: PbParsed, io: OnnxIO): string[] {
         if (d !== -1 && g !== d) problems.push(`${model}: ${kind} ${name} dim ${i} is ${d} in the config but ${g ?? "?"} in the graph`);
       });
     }
-    for (const v of actual) if (!seen.has(v.name)) problems.push(`${model}: graph ${kind} ${v.name} is missing from the config`);
+    const implicit = kind === "input" ? sequence.inputs : sequence.outputs;
+    for (const v of actual) if (!seen.has(v.name) && !implicit.has(v.name)) problems.push(`${model}: graph ${kind} ${v.name} is missing from the config`);
   }
   return problems;
 }

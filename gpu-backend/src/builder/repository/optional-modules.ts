@@ -14,17 +14,27 @@ export const TOKENIZER_FILE = join(SRC, "model/dev-tokenizer.ts");
 
 /**
  * What the builds use from the transformer graph builder (gpu-backend/src/builder/llada):
- * `buildTransformerModel({config?, weights, dtype: "fp32" | "bf16", outDir})` with weights either in memory
- * (`seededLladaWeights(config, seed)`) or a checkpoint opened in place (`openLladaCheckpoint(dir)`).
+ * `buildTransformerModel({config?, weights, dtype: "fp32" | "bf16", outDir})` and the same for the cached
+ * (ML-Cache) model, with weights either in memory (`seededLladaWeights(config, seed)`) or a checkpoint
+ * opened in place (`openLladaCheckpoint(dir)`, written by `writeLladaCheckpoint` for the dev models).
  */
 export interface TransformerBuilder {
   buildTransformerModel(args: { config?: unknown; weights: unknown; dtype: "fp32" | "bf16"; outDir: string }): Promise<unknown>;
+  buildCachedTransformerModel(args: { config?: unknown; weights: unknown; dtype: "fp32" | "bf16"; outDir: string }): Promise<unknown>;
   devTransformerConfig(): unknown;
   seededLladaWeights(config: unknown, seed?: number): unknown;
-  openLladaCheckpoint(dir: string): Promise<unknown>;
+  openLladaCheckpoint(dir: string, opts?: { config?: unknown }): Promise<{ config: unknown }>;
+  writeLladaCheckpoint(dir: string, config: unknown, weights: unknown, opts?: { dtype?: "F32" | "BF16" }): Promise<string[]>;
 }
 
-export const TRANSFORMER_EXPORTS = ["buildTransformerModel", "devTransformerConfig", "seededLladaWeights", "openLladaCheckpoint"] as const;
+export const TRANSFORMER_EXPORTS = [
+  "buildTransformerModel",
+  "buildCachedTransformerModel",
+  "devTransformerConfig",
+  "seededLladaWeights",
+  "openLladaCheckpoint",
+  "writeLladaCheckpoint",
+] as const;
 
 /** `.ts` files of a directory (recursively) or the file itself; [] when absent. */
 export async function listTs(path: string): Promise<string[]> {
