@@ -14,6 +14,8 @@ export interface StepTask {
   /** Feeds the step's outputs back; returns after the request's state moved one step. */
   advance(out: StepOutputs): void;
   isDone(): boolean;
+  /** Runs as an engine sequence (ML-Cache): holds one of the engine's sequence slots while running. */
+  readonly cached?: boolean;
 }
 
 export interface StepInfo {

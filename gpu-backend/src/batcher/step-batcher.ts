@@ -13,6 +13,7 @@
 import { engineCallLimits, type CallLimits } from "../engine/call-limits";
 import { endingCall, packCachedStep, unpackCachedStep, type CachedCall } from "../engine/cached-call";
 import { longestRow, packStep, unpackStep } from "../engine/packer";
+import { TRANSFORMER_CACHED_LIMITS } from "../engine/profiles";
 import type { TransformerRunner } from "../engine/runners";
 import type { StepOutputs } from "../engine/step";
 import {
@@ -66,6 +67,8 @@ export interface StepBatcherOptions {
   maxActive?: number;
   /** Requests waiting for a slot (including those still preparing); beyond it: RESOURCE_EXHAUSTED. */
   maxQueue?: number;
+  /** Cached requests running at once: the sequences the stateful model holds (default: its profile's). */
+  maxCachedActive?: number;
   /** Rows (branches) in one transformer call. */
   maxBatchRows?: number;
   /** Padded tokens (R*L) in one transformer call. */
@@ -118,6 +121,7 @@ function quietly(fn: () => void): void {
 export class StepBatcher {
   readonly maxActive: number;
   readonly maxQueue: number;
+  readonly maxCachedActive: number;
   readonly maxBatchRows: number;
   readonly maxBatchTokens: number;
   private readonly buckets: readonly number[];
@@ -144,6 +148,7 @@ export class StepBatcher {
     this.runner = opts.runner;
     this.maxActive = opts.maxActive ?? 8;
     this.maxQueue = opts.maxQueue ?? 32;
+    this.maxCachedActive = opts.maxCachedActive ?? TRANSFORMER_CACHED_LIMITS.maxSequences;
     this.maxBatchRows = opts.maxBatchRows ?? 32;
     this.maxBatchTokens = opts.maxBatchTokens ?? 1 << 18;
     this.buckets = opts.buckets ?? DEFAULT_BUCKETS;
@@ -295,15 +300,20 @@ export class StepBatcher {
     }
   }
 
-  /** Moves ready requests (in arrival order) into free slots. */
+  /**
+   * Moves ready requests (in arrival order) into free slots. A cached request also needs one of the
+   * engine's sequence slots; while they are all taken it waits and uncached requests behind it go first.
+   */
   private admit(): void {
+    let cached = this.running.filter((r) => r.task.cached).length;
     for (let i = 0; i < this.waiting.length && this.running.length < this.maxActive; ) {
       const job = this.waiting[i];
       const phase = job.phase;
-      if (phase.state !== "ready") {
+      if (phase.state !== "ready" || (phase.task.cached && cached >= this.maxCachedActive)) {
         i++;
         continue;
       }
+      if (phase.task.cached) cached++;
       this.waiting.splice(i, 1);
       const running: Running = { state: "running", job, task: phase.task, listener: phase.listener, stepsDone: 0, lastTick: -1 };
       job.phase = running;

@@ -1,10 +1,13 @@
 // The host's settings from the environment: the request limits (defaults in tasks/limits.ts) and the step
 // batcher's settings.
 import { parseBuckets, DEFAULT_BUCKETS } from "../batcher/buckets";
+import { TRANSFORMER_CACHED_LIMITS } from "../engine/profiles";
 import { DEFAULT_LIMITS, type Limits } from "../tasks/limits";
 
 export interface BatcherSettings {
   maxActive: number;
+  /** Cached (ML-Cache) requests running at once: the stateful model's sequence slots. */
+  maxCachedActive: number;
   maxQueue: number;
   maxBatchRows: number;
   maxBatchTokens: number;
@@ -13,6 +16,7 @@ export interface BatcherSettings {
 
 export const DEFAULT_BATCHER: BatcherSettings = {
   maxActive: 8,
+  maxCachedActive: TRANSFORMER_CACHED_LIMITS.maxSequences,
   maxQueue: 32,
   maxBatchRows: 32,
   maxBatchTokens: 1 << 17,
@@ -43,6 +47,7 @@ export function limitsFromEnv(env: NodeJS.ProcessEnv = process.env): Limits {
     previewMaxSide: num(env, "PREVIEW_MAX_SIDE", d.previewMaxSide),
     maxSequenceTokens: num(env, "MAX_SEQUENCE_TOKENS", d.maxSequenceTokens),
     maxBlockLength: num(env, "MAX_BLOCK_LENGTH", d.maxBlockLength),
+    maxCachedSequenceTokens: num(env, "MAX_CACHED_SEQUENCE_TOKENS", d.maxCachedSequenceTokens),
   };
 }
 
@@ -50,6 +55,7 @@ export function batcherFromEnv(env: NodeJS.ProcessEnv = process.env): BatcherSet
   const d = DEFAULT_BATCHER;
   return {
     maxActive: num(env, "MAX_ACTIVE", d.maxActive),
+    maxCachedActive: num(env, "MAX_CACHED_ACTIVE", d.maxCachedActive),
     maxQueue: num(env, "MAX_QUEUE", d.maxQueue),
     maxBatchRows: num(env, "MAX_BATCH_ROWS", d.maxBatchRows),
     maxBatchTokens: num(env, "MAX_BATCH_TOKENS", d.maxBatchTokens),

@@ -65,6 +65,7 @@ export async function startOrchestrator(opts: OrchestratorOptions): Promise<Orch
   const batcher = new StepBatcher({
     runner: engine,
     maxActive: settings.maxActive,
+    maxCachedActive: settings.maxCachedActive,
     maxQueue: settings.maxQueue,
     maxBatchRows: settings.maxBatchRows,
     maxBatchTokens: settings.maxBatchTokens,

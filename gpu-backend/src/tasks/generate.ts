@@ -50,6 +50,9 @@ export function createGeneratePipeline(deps: TaskDeps): GeneratePipeline<ImageSp
         if (rowLength > limits.maxSequenceTokens) {
           throw invalidArgument(family.sizeField, `${width}x${height} needs ${rowLength} tokens per row, more than the ${limits.maxSequenceTokens} the engine takes`);
         }
+        if (params.mlCache && rowLength > limits.maxCachedSequenceTokens) {
+          throw invalidArgument("ml_cache", `${width}x${height} needs ${rowLength} tokens per row, more than the ${limits.maxCachedSequenceTokens} the cached model takes`);
+        }
         return {
           requestId: req.requestId,
           task: params.kind,

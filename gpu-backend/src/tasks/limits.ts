@@ -1,6 +1,7 @@
 // What the host accepts: output sizes, steps, prompt and answer lengths, input sizes, deadlines, and the
 // longest token row the engine's profiles take. Validation of every task family checks against these.
 import { MAX_SEQUENCE_LENGTH, MAX_TEXT_SLOTS } from "../engine/call-limits";
+import { TRANSFORMER_CACHED_LIMITS } from "../engine/profiles";
 
 export interface Limits {
   /** Longest output side in pixels. */
@@ -25,6 +26,8 @@ export interface Limits {
   maxSequenceTokens: number;
   /** Largest understanding block (text target slots per step). */
   maxBlockLength: number;
+  /** Longest token row the stateful model (ML-Cache) takes. */
+  maxCachedSequenceTokens: number;
 }
 
 export const DEFAULT_LIMITS: Limits = {
@@ -43,4 +46,5 @@ export const DEFAULT_LIMITS: Limits = {
   previewMaxSide: 256,
   maxSequenceTokens: MAX_SEQUENCE_LENGTH,
   maxBlockLength: MAX_TEXT_SLOTS,
+  maxCachedSequenceTokens: TRANSFORMER_CACHED_LIMITS.maxLen,
 };

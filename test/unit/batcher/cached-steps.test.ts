@@ -83,6 +83,21 @@ describe("cached requests in the step batcher", () => {
     for (const v of c.codes()) expect(v >= 0 && v < 8192).toBe(true);
   });
 
+  it("hold no more engine sequences at once than the stateful model has slots", async () => {
+    const runner = fakeCachedRunner(1);
+    const b = new StepBatcher({ runner, maxCachedActive: 1 });
+    let most = 0;
+    const watch = setInterval(() => (most = Math.max(most, runner.openSequences.size)), 1);
+    const [first, second, plain] = [run(b, () => task(1n, { cached: true, steps: 8 })), run(b, () => task(2n, { cached: true, steps: 8 })), run(b, () => task(3n, { cached: false, steps: 8 }))];
+    await Promise.all([first, second, plain]);
+    clearInterval(watch);
+    expect(most).toBe(1);
+    // The second sequence started only after the first ended; the uncached request did not wait for either.
+    const seqs = runner.cachedCalls.map((c) => c.sequenceId);
+    expect(seqs.lastIndexOf(1001n)).toBeLessThan(seqs.indexOf(1002n));
+    expect(runner.calls.length).toBe(8);
+  });
+
   it("ends the sequence when the request is cancelled mid-way", async () => {
     const runner = fakeCachedRunner(2);
     const b = new StepBatcher({ runner });
