@@ -47,6 +47,8 @@ export const TTL = {
   webhookBackoffMs: 2_000,
   /** Retry-After when no orchestrator is reachable */
   noBackendRetryAfterS: 5,
+  /** a sync JSON answer waits this long for its outcome (and its status) before streaming its body */
+  answerHoldMs: 1_000,
   /** sync request deadline passed to the orchestrator (0 = host default) */
   syncDeadlineMs: 0,
 } as const;

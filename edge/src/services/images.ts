@@ -69,6 +69,29 @@ export interface ImageRunResult {
   steps: number;
 }
 
+/**
+ * The steps each output image has run so far, from its progress events: the usage of a stream the client
+ * cancelled after a preview reached it (the partial-work rule in docs/edge.md).
+ */
+export class ImageProgress {
+  private readonly steps = new Map<number, number>();
+
+  constructor(private readonly spec: Pick<ImageSpec, "width" | "height">) {}
+
+  note(e: ImageEvent): void {
+    if (e.type === "progress") this.steps.set(e.index, Math.max(e.step, this.steps.get(e.index) ?? 0));
+  }
+
+  usage(): { milli: number; images: number; steps: number } {
+    const steps = [...this.steps.values()];
+    return {
+      milli: steps.reduce((s, n) => s + imageUnitsMilli(this.spec.width, this.spec.height, n), 0),
+      images: steps.length,
+      steps: Math.max(0, ...steps),
+    };
+  }
+}
+
 /** Units reserved before the call: requested size x requested steps x n. */
 export const estimateImageMilli = (s: Pick<ImageSpec, "width" | "height" | "steps" | "n">): number => imageUnitsMilli(s.width, s.height, s.steps, s.n);
 
