@@ -1,10 +1,13 @@
-// Input images: from multipart files, data URLs or remote URLs (https only, size and time capped, no
-// private hosts unless ALLOW_PRIVATE_URLS for local development). Each is checked to be a PNG/JPEG/WebP
-// within limits before anything is reserved or sent to a GPU.
+// Input images: from multipart files, data URLs or remote URLs (lib/url-policy.ts: https only, public
+// hosts only unless ALLOW_PRIVATE_URLS for local development, no redirects; size and time capped). Each
+// is checked to be a PNG/JPEG/WebP within limits before anything is reserved or sent to a GPU.
 import type { Env } from "../env";
 import { invalid } from "../errors";
 import { imageInfo, parseDataUrl, type ImageInfo } from "../lib/images";
 import { LIMITS } from "../config";
+import { checkUrl, type UrlPolicy } from "../lib/url-policy";
+
+export { isPrivateHost } from "../lib/url-policy";
 
 export interface InputImage {
   bytes: Uint8Array;
@@ -20,34 +23,13 @@ export function checkImage(bytes: Uint8Array, param: string): InputImage {
   return { bytes, info };
 }
 
-const allowPrivate = (env: Env) => env.ALLOW_PRIVATE_URLS === "true";
+const urlPolicy = (env: Env): UrlPolicy => ({ allowPrivate: env.ALLOW_PRIVATE_URLS === "true" });
 
-/** Blocks loopback, private, link-local and metadata addresses given as literals or well-known names. */
-export function isPrivateHost(host: string): boolean {
-  const h = host.replace(/^\[|\]$/g, "").toLowerCase();
-  if (h === "localhost" || h.endsWith(".localhost") || h.endsWith(".internal") || h.endsWith(".local")) return true;
-  const v4 = /^(\d+)\.(\d+)\.(\d+)\.(\d+)$/.exec(h);
-  if (v4) {
-    const [a, b] = [Number(v4[1]), Number(v4[2])];
-    return a === 10 || a === 127 || a === 0 || (a === 169 && b === 254) || (a === 172 && b >= 16 && b <= 31) || (a === 192 && b === 168) || (a === 100 && b >= 64 && b <= 127);
-  }
-  if (h.includes(":")) return h === "::1" || h === "::" || h.startsWith("fc") || h.startsWith("fd") || h.startsWith("fe80") || h.startsWith("::ffff:");
-  return false;
-}
-
-/** Validates an outbound URL (remote image or webhook): https, public host, unless development allows. */
+/** Validates an outbound URL (remote image or webhook) against lib/url-policy.ts; a 400 naming the field. */
 export function checkOutboundUrl(env: Env, raw: string, param: string): URL {
-  let url: URL;
-  try {
-    url = new URL(raw);
-  } catch {
-    throw invalid(`${param} is not a valid URL`, param, "invalid_url");
-  }
-  const dev = allowPrivate(env);
-  if (url.protocol !== "https:" && !(dev && url.protocol === "http:")) throw invalid(`${param} must be an https URL`, param, "invalid_url");
-  if (!dev && isPrivateHost(url.hostname)) throw invalid(`${param} must point to a public host`, param, "invalid_url");
-  if (url.username || url.password) throw invalid(`${param} must not contain credentials`, param, "invalid_url");
-  return url;
+  const verdict = checkUrl(raw, urlPolicy(env));
+  if (!verdict.ok) throw invalid(`${param} ${verdict.reason}`, param, "invalid_url");
+  return verdict.url;
 }
 
 async function fetchCapped(env: Env, raw: string, param: string): Promise<Uint8Array> {
