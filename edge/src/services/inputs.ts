@@ -32,33 +32,24 @@ export function checkOutboundUrl(env: Env, raw: string, param: string): URL {
   return verdict.url;
 }
 
-async function fetchCapped(env: Env, raw: string, param: string): Promise<Uint8Array> {
-  const url = checkOutboundUrl(env, raw, param);
-  let res: Response;
-  try {
-    res = await fetch(url, { redirect: "manual", signal: AbortSignal.timeout(LIMITS.remoteImageTimeoutMs), headers: { accept: "image/*" } });
-  } catch (e) {
-    throw invalid(`${param} could not be fetched (${(e as Error).name === "TimeoutError" ? "timeout" : "network error"})`, param, "image_fetch_failed");
-  }
-  if (!res.ok || !res.body) {
+/** The body of a 200 answer, at most `cap` bytes; throws on anything else (status, redirect, size, network). */
+async function download(url: URL, cap: number, signal: AbortSignal): Promise<Uint8Array> {
+  const res = await fetch(url, { redirect: "manual", signal, headers: { accept: "image/*" } });
+  if (res.status !== 200 || !res.body || Number(res.headers.get("content-length") ?? 0) > cap) {
     await res.body?.cancel();
-    throw invalid(`${param} could not be fetched (HTTP ${res.status})`, param, "image_fetch_failed");
-  }
-  const declared = Number(res.headers.get("content-length") ?? 0);
-  if (declared > LIMITS.remoteImageBytes) {
-    await res.body.cancel();
-    throw invalid(`${param} is larger than ${LIMITS.remoteImageBytes} bytes`, param, "image_too_large");
+    throw new Error(`unusable answer (HTTP ${res.status})`);
   }
   const chunks: Uint8Array[] = [];
   let size = 0;
   const reader = res.body.getReader();
+  signal.addEventListener("abort", () => reader.cancel().catch(() => undefined), { once: true });
   for (;;) {
     const { done, value } = await reader.read();
     if (done) break;
     size += value.length;
-    if (size > LIMITS.remoteImageBytes) {
+    if (size > cap) {
       await reader.cancel();
-      throw invalid(`${param} is larger than ${LIMITS.remoteImageBytes} bytes`, param, "image_too_large");
+      throw new Error("too large");
     }
     chunks.push(value);
   }
@@ -71,6 +62,30 @@ async function fetchCapped(env: Env, raw: string, param: string): Promise<Uint8A
   return out;
 }
 
+/**
+ * A remote image, fetched under the URL policy with a size and time cap. Every way it can fail (network,
+ * timeout, HTTP status, redirect, size, a body that is not an image) gives the same answer, so a caller
+ * cannot use the error to map hosts and ports behind the URL.
+ */
+async function fetchImage(env: Env, raw: string, param: string): Promise<InputImage> {
+  const url = checkOutboundUrl(env, raw, param);
+  const deadline = AbortSignal.timeout(LIMITS.remoteImageTimeoutMs);
+  // the deadline covers the whole body too, whether or not the runtime aborts a body read by the signal
+  const timedOut = new Promise<never>((_, reject) => deadline.addEventListener("abort", () => reject(deadline.reason), { once: true }));
+  let bytes: Uint8Array | undefined;
+  try {
+    bytes = await Promise.race([download(url, LIMITS.remoteImageBytes, deadline), timedOut]);
+  } catch {
+    bytes = undefined;
+  }
+  timedOut.catch(() => undefined);
+  if (!bytes || !imageInfo(bytes)) {
+    const limits = `it must answer 200 within ${LIMITS.remoteImageTimeoutMs / 1000} s with a PNG, JPEG or WebP of at most ${LIMITS.remoteImageBytes / (1024 * 1024)} MB; redirects are not followed`;
+    throw invalid(`could not fetch an image from ${param} (${limits})`, param, "image_fetch_failed");
+  }
+  return checkImage(bytes, param);
+}
+
 /** A data URL or a remote URL, loaded and checked. */
 export async function loadImageRef(env: Env, ref: string, param: string): Promise<InputImage> {
   if (ref.startsWith("data:")) {
@@ -78,7 +93,7 @@ export async function loadImageRef(env: Env, ref: string, param: string): Promis
     if (!bytes) throw invalid(`${param} is not a valid base64 data URL`, param, "invalid_image_url");
     return checkImage(bytes, param);
   }
-  return checkImage(await fetchCapped(env, ref, param), param);
+  return fetchImage(env, ref, param);
 }
 
 export async function fileBytes(v: unknown, param: string): Promise<Uint8Array> {
