@@ -1,7 +1,7 @@
 // Rate (GCRA per account), concurrency slots and the monthly unit quota: 429s with the right code and
 // headers (Retry-After, x-ratelimit-*, RateLimit, RateLimit-Policy); nothing charged for refused work.
 import { describe, expect, it } from "vitest";
-import { accountStub, bearer, call, createKey, createPlan, isStandIn, json, standInCalls, uniq, waitFor } from "./support/helpers";
+import { accountStub, bearer, call, createKey, createPlan, dataUrl, isStandIn, json, png, standInCalls, uniq, waitFor } from "./support/helpers";
 
 describe("request rate", () => {
   it("lets a burst through, then answers 429 with Retry-After and both header families", async () => {
@@ -92,5 +92,35 @@ describe("monthly quota", () => {
     const steps = await call("/v1/images/generations", json({ prompt: "x", size: "256x256", steps: 32 }, bearer(k.key)));
     expect(((await steps.json()) as { error: { param: string } }).error.param).toBe("steps");
     expect(await accountStub(k.account_id).ledger()).toEqual([]);
+  });
+
+  it("checks every input image of an edit against the plan's pixel limit, not only the first", async () => {
+    await createPlan("test-tiny-edits", { max_pixels: 64 * 64 });
+    const k = await createKey("test-tiny-edits");
+    const small = await png(32, 32);
+    const big = await png(128, 128);
+    const fd = new FormData();
+    fd.append("prompt", "in this style");
+    fd.append("task", "style");
+    fd.append("image[]", new File([small], "a.png", { type: "image/png" }));
+    fd.append("image[]", new File([big], "b.png", { type: "image/png" }));
+    const multipart = await call("/v1/images/edits", { method: "POST", headers: bearer(k.key), body: fd });
+    expect(multipart.status).toBe(400);
+    expect(((await multipart.json()) as { error: { param: string; code: string } }).error).toMatchObject({ param: "image[1]", code: "size_not_allowed" });
+    const jsonEdit = await call("/v1/images/edits", json({ prompt: "x", task: "style", image: [dataUrl(small), dataUrl(big)] }, bearer(k.key)));
+    expect(((await jsonEdit.json()) as { error: { param: string; code: string } }).error).toMatchObject({ param: "image.1", code: "size_not_allowed" });
+    expect(await accountStub(k.account_id).ledger()).toEqual([]);
+  });
+});
+
+describe("billing by the real inputs", () => {
+  it("bills an edit for every input image it attends to, not only its output", async () => {
+    const k = await createKey();
+    const res = await call("/v1/images/edits", json({ prompt: "in this style", task: "style", steps: 2, image: [dataUrl(await png(32, 32)), dataUrl(await png(48, 48))] }, bearer(k.key)));
+    expect(res.status).toBe(200);
+    // output 32x32 (1024 px) + inputs 1024 + 2304 px, x 2 steps = 8704 pixel-steps = 0.009 units (rounded up)
+    expect(((await res.json()) as { usage: { billing_units: number } }).usage.billing_units).toBe(0.009);
+    const [row] = await accountStub(k.account_id).ledger();
+    expect(row).toMatchObject({ status: "committed", reserved_milli: 9, committed_milli: 9 });
   });
 });

@@ -137,7 +137,7 @@ describe("outbound URL policy", () => {
     const stub = testEnv.JOB.get(testEnv.JOB.idFromName(id));
     // stored before the policy could see it (as a job created under an older policy would be)
     const hook = `${inject("webhookUrl")}/hooks/${id}`.replace("http://", "http://user:secret@");
-    await stub.create({ id, accountId: "acct_policy", keyId: "key_policy", origin: "http://edge.test", requestId: id, webhookUrl: hook, work: { type: "image_generation", spec: { kind: "image_generation", task: "text_to_image", prompt: "p", width: 64, height: 64, steps: 1, n: 1, seed: 1, outputFormat: "png", partialImages: 0 }, inputs: [] } });
+    await stub.create({ id, accountId: "acct_policy", keyId: "key_policy", origin: "http://edge.test", requestId: id, webhookUrl: hook, work: { type: "image_generation", spec: { kind: "image_generation", task: "text_to_image", prompt: "p", width: 64, height: 64, steps: 1, n: 1, seed: 1, outputFormat: "png", partialImages: 0, inputPixels: 0 }, inputs: [] } });
     const done = await waitFor(async () => {
       const e = await stub.events("acct_policy", 0);
       return e?.events.find((x) => x.type === "webhook.failed");

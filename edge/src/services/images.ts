@@ -32,6 +32,8 @@ export interface ImageSpec {
   /** output size: requested (text-to-image) or the first input image's (image-to-image) */
   width: number;
   height: number;
+  /** pixels of all input images together (edits attend to them at every step); 0 for text-to-image */
+  inputPixels: number;
   steps: number;
   n: number;
   seed: number;
@@ -76,7 +78,7 @@ export interface ImageRunResult {
 export class ImageProgress {
   private readonly steps = new Map<number, number>();
 
-  constructor(private readonly spec: Pick<ImageSpec, "width" | "height">) {}
+  constructor(private readonly spec: Pick<ImageSpec, "width" | "height" | "inputPixels">) {}
 
   note(e: ImageEvent): void {
     if (e.type === "progress") this.steps.set(e.index, Math.max(e.step, this.steps.get(e.index) ?? 0));
@@ -85,15 +87,15 @@ export class ImageProgress {
   usage(): { milli: number; images: number; steps: number } {
     const steps = [...this.steps.values()];
     return {
-      milli: steps.reduce((s, n) => s + imageUnitsMilli(this.spec.width, this.spec.height, n), 0),
+      milli: steps.reduce((s, n) => s + imageUnitsMilli(this.spec.width, this.spec.height, n, 1, this.spec.inputPixels), 0),
       images: steps.length,
       steps: Math.max(0, ...steps),
     };
   }
 }
 
-/** Units reserved before the call: requested size x requested steps x n. */
-export const estimateImageMilli = (s: Pick<ImageSpec, "width" | "height" | "steps" | "n">): number => imageUnitsMilli(s.width, s.height, s.steps, s.n);
+/** Units reserved before the call: (requested size + input images) x requested steps x n. */
+export const estimateImageMilli = (s: Pick<ImageSpec, "width" | "height" | "steps" | "n" | "inputPixels">): number => imageUnitsMilli(s.width, s.height, s.steps, s.n, s.inputPixels);
 
 export function generateRequest(spec: ImageSpec, index: number, requestId: string): MessageInitShape<typeof GenerateRequestSchema> {
   const steps = spec.steps;
@@ -167,7 +169,7 @@ export async function runImages(
         }),
       ),
     );
-    const unitsMilli = images.reduce((s, im) => s + imageUnitsMilli(im.width, im.height, im.steps), 0);
+    const unitsMilli = images.reduce((s, im) => s + imageUnitsMilli(im.width, im.height, im.steps, 1, spec.inputPixels), 0);
     return { images, unitsMilli, steps: images[0]?.steps ?? spec.steps };
   } finally {
     opts.signal?.removeEventListener("abort", onOuterAbort);

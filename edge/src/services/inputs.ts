@@ -12,6 +12,8 @@ export { isPrivateHost } from "../lib/url-policy";
 export interface InputImage {
   bytes: Uint8Array;
   info: ImageInfo;
+  /** the request field it came from, for errors about it */
+  param: string;
 }
 
 export function checkImage(bytes: Uint8Array, param: string): InputImage {
@@ -20,7 +22,7 @@ export function checkImage(bytes: Uint8Array, param: string): InputImage {
   const info = imageInfo(bytes);
   if (!info) throw invalid(`${param} must be a PNG, JPEG or WebP image`, param, "invalid_image_format");
   if (info.width < 16 || info.height < 16 || info.width > 8192 || info.height > 8192) throw invalid(`${param} is ${info.width}x${info.height}; sides must be 16-8192 px`, param, "invalid_image_size");
-  return { bytes, info };
+  return { bytes, info, param };
 }
 
 const urlPolicy = (env: Env): UrlPolicy => ({ allowPrivate: env.ALLOW_PRIVATE_URLS === "true" });

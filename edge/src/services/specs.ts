@@ -22,9 +22,12 @@ export function checkModel(env: Env, model: string | undefined): void {
 
 const randomSeed = () => crypto.getRandomValues(new Uint32Array(1))[0];
 
-function checkPlan(plan: Plan, width: number, height: number, steps: number, sizeParam: string): void {
-  if (width * height > plan.max_pixels) throw invalid(`${width}x${height} exceeds your plan's maximum of ${plan.max_pixels} pixels per image`, sizeParam, "size_not_allowed");
-  if (steps > plan.max_steps) throw invalid(`steps ${steps} exceeds your plan's maximum of ${plan.max_steps}`, "steps", "steps_not_allowed");
+function checkPixels(plan: Plan, width: number, height: number, param: string): void {
+  if (width * height > plan.max_pixels) throw invalid(`${param} is ${width}x${height}, more than your plan's maximum of ${plan.max_pixels} pixels per image`, param, "size_not_allowed");
+}
+
+function checkSteps(plan: Plan, steps: number, param = "steps"): void {
+  if (steps > plan.max_steps) throw invalid(`${param} ${steps} exceeds your plan's maximum of ${plan.max_steps} steps`, param, "steps_not_allowed");
 }
 
 export function generationSpec(env: Env, body: z.infer<typeof ImageGenerationRequest>, plan: Plan): ImageSpec {
@@ -32,13 +35,15 @@ export function generationSpec(env: Env, body: z.infer<typeof ImageGenerationReq
   const size = parseSize(body.size, { width: DEFAULTS.width, height: DEFAULTS.height });
   if (typeof size === "string") throw invalid(size, "size");
   const steps = body.steps ?? DEFAULTS.steps;
-  checkPlan(plan, size.width, size.height, steps, "size");
+  checkPixels(plan, size.width, size.height, "size");
+  checkSteps(plan, steps);
   return {
     kind: "image_generation",
     task: "text_to_image",
     prompt: body.prompt,
     width: size.width,
     height: size.height,
+    inputPixels: 0,
     steps,
     n: body.n,
     seed: body.seed ?? randomSeed(),
@@ -66,13 +71,16 @@ export function editSpec(env: Env, f: z.infer<typeof ImageEditFields>, images: I
   if ((task === "inpaint" || task === "outpaint") && !mask) throw invalid(`task '${task}' needs a mask`, "mask", "missing_required_parameter");
   if (task === "style" && images.length < 2) throw invalid("task 'style' needs two images: content, then style reference", "image");
   const steps = f.steps ?? DEFAULTS.steps;
-  checkPlan(plan, first.width, first.height, steps, "image");
+  // every input, not only the one that sets the output size: the model reads all of them at every step
+  for (const im of images) checkPixels(plan, im.info.width, im.info.height, im.param);
+  checkSteps(plan, steps);
   return {
     kind: "image_edit",
     task,
     prompt: f.prompt,
     width: first.width,
     height: first.height,
+    inputPixels: images.reduce((s, im) => s + im.info.width * im.info.height, 0),
     steps,
     n: f.n,
     seed: f.seed ?? randomSeed(),
