@@ -13,6 +13,8 @@ export const LIMITS = {
   remoteImageBytes: 10 * 1024 * 1024,
   remoteImageTimeoutMs: 5_000,
   promptChars: 8_000,
+  /** chat: the largest answer token budget a request (and a plan) may ask for */
+  maxAnswerTokens: 2048,
   maxN: 4,
   minSide: 64,
   maxSide: 2048,

@@ -113,6 +113,32 @@ describe("monthly quota", () => {
   });
 });
 
+describe("plan limits on chat", () => {
+  it.skipIf(!isStandIn())("bounds chat steps and answer tokens by the plan, naming the field, before reserving anything", async () => {
+    await createPlan("test-chat-small", { max_steps: 16, max_answer_tokens: 32 });
+    const k = await createKey("test-chat-small");
+    const image = dataUrl(await png(32, 32));
+    const ask = (extra: Record<string, unknown>, headers: Record<string, string> = {}) =>
+      call("/v1/chat/completions", json({ messages: [{ role: "user", content: [{ type: "text", text: "what?" }, { type: "image_url", image_url: { url: image } }] }], ...extra }, bearer(k.key, headers)));
+    const cases: [Record<string, unknown>, string, string][] = [
+      [{ steps: 512 }, "steps", "steps_not_allowed"],
+      [{ max_tokens: 64 }, "max_tokens", "tokens_not_allowed"],
+      [{ max_completion_tokens: 33 }, "max_completion_tokens", "tokens_not_allowed"],
+    ];
+    for (const [extra, param, code] of cases) {
+      const res = await ask(extra);
+      expect(res.status, param).toBe(400);
+      expect(((await res.json()) as { error: { param: string; code: string } }).error).toMatchObject({ param, code });
+    }
+    expect(await accountStub(k.account_id).ledger()).toEqual([]);
+    // the default answer fits the plan: its token budget, decoded in the plan's steps
+    const rid = uniq("chat-plan");
+    const ok = await ask({}, { "x-request-id": rid });
+    expect(ok.status).toBe(200);
+    expect((await standInCalls(rid))[0]).toMatchObject({ method: "Understand", steps: 16 });
+  });
+});
+
 describe("billing by the real inputs", () => {
   it("bills an edit for every input image it attends to, not only its output", async () => {
     const k = await createKey();

@@ -22,8 +22,8 @@ export const ChatCompletionRequest = z
   .object({
     model: z.string().optional().openapi({ example: "lumina-dimoo" }),
     messages: z.array(ChatMessage).min(1),
-    max_tokens: z.number().int().min(1).max(2048).optional(),
-    max_completion_tokens: z.number().int().min(1).max(2048).optional(),
+    max_tokens: z.number().int().min(1).max(LIMITS.maxAnswerTokens).optional(),
+    max_completion_tokens: z.number().int().min(1).max(LIMITS.maxAnswerTokens).optional(),
     temperature: z.number().min(0).max(10).optional(),
     seed: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER).optional(),
     n: z.literal(1).optional(),

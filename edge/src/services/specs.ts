@@ -96,9 +96,26 @@ export function editSpec(env: Env, f: z.infer<typeof ImageEditFields>, images: I
   };
 }
 
+/**
+ * The answer's token budget and steps, within the plan: an explicit budget or step count over the plan's
+ * limit is a 400; by default the answer takes one step per token, and a plan with fewer steps than the
+ * budget decodes several tokens per step.
+ */
+function answerBudget(plan: Plan, body: z.infer<typeof ChatCompletionRequest>): { maxTokens: number; steps?: number } {
+  const param = body.max_completion_tokens !== undefined ? "max_completion_tokens" : "max_tokens";
+  const asked = body.max_completion_tokens ?? body.max_tokens;
+  if (asked !== undefined && asked > plan.max_answer_tokens) {
+    throw invalid(`${param} ${asked} exceeds your plan's maximum of ${plan.max_answer_tokens} answer tokens`, param, "tokens_not_allowed");
+  }
+  const maxTokens = asked ?? Math.min(DEFAULTS.answerTokens, plan.max_answer_tokens);
+  if (body.steps !== undefined) checkSteps(plan, body.steps);
+  return { maxTokens, steps: body.steps ?? (maxTokens > plan.max_steps ? plan.max_steps : undefined) };
+}
+
 /** The question is the last user message's text (system/developer text prepended); images come from all user messages. */
-export async function chatSpec(env: Env, body: z.infer<typeof ChatCompletionRequest>): Promise<UnderstandSpec> {
+export async function chatSpec(env: Env, body: z.infer<typeof ChatCompletionRequest>, plan: Plan): Promise<UnderstandSpec> {
   checkModel(env, body.model);
+  const { maxTokens, steps } = answerBudget(plan, body);
   const system: string[] = [];
   const refs: { url: string; param: string }[] = [];
   let question = "";
@@ -116,8 +133,6 @@ export async function chatSpec(env: Env, body: z.infer<typeof ChatCompletionRequ
   if (refs.length > LIMITS.maxImages) throw invalid(`at most ${LIMITS.maxImages} images`, "messages");
   if (!question.trim()) question = "Describe this image.";
   const images = await Promise.all(refs.map((r) => loadImageRef(env, r.url, r.param)));
-  const maxTokens = body.max_completion_tokens ?? body.max_tokens ?? DEFAULTS.answerTokens;
-  const steps = body.steps;
   return {
     question: [...system.filter(Boolean), question].join("\n"),
     images: images.map((i) => i.bytes),
