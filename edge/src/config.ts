@@ -12,7 +12,15 @@ export const LIMITS = {
   /** remote image_url fetch: size and time caps */
   remoteImageBytes: 10 * 1024 * 1024,
   remoteImageTimeoutMs: 5_000,
+  /** one text field (prompt, chat message, text part), in characters */
   promptChars: 8_000,
+  /** all the text of a chat request together, in characters */
+  chatTextChars: 16_000,
+  /** the orchestrator's limit on prompt and question tokens (checked at the edge as a lower bound) */
+  promptTokens: 512,
+  /** messages in one chat request, and content parts in one message */
+  chatMessages: 64,
+  contentParts: 16,
   /** chat: the largest answer token budget a request (and a plan) may ask for */
   maxAnswerTokens: 2048,
   maxN: 4,

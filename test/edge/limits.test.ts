@@ -139,6 +139,38 @@ describe("plan limits on chat", () => {
   });
 });
 
+describe("text bounds before admission", () => {
+  it("caps chat text per field, in total and in (lower-bound) tokens, and prompts too, naming the field, before reserving", async () => {
+    const k = await createKey();
+    const image = { type: "image_url", image_url: { url: dataUrl(await png(16, 16)) } };
+    const chat = (messages: unknown[]) => call("/v1/chat/completions", json({ messages }, bearer(k.key)));
+    const expect400 = async (res: Response, param: string, text: RegExp) => {
+      expect(res.status, param).toBe(400);
+      const e = ((await res.json()) as { error: { param: string; message: string; type: string } }).error;
+      expect(e, param).toMatchObject({ param, type: "invalid_request_error" });
+      expect(e.message, param).toMatch(text);
+    };
+    const long = "x".repeat(8_001);
+    await expect400(await chat([{ role: "system", content: long }, { role: "user", content: [image] }]), "messages.0.content", /8001 characters; at most 8000 per field/);
+    await expect400(await chat([{ role: "user", content: [{ type: "text", text: long }, image] }]), "messages.0.content.0.text", /8000/);
+    const third = "y".repeat(6_000);
+    await expect400(await chat([{ role: "assistant", content: third }, { role: "assistant", content: third }, { role: "user", content: [{ type: "text", text: third }, image] }]), "messages", /18000 characters of text; at most 16000/);
+    await expect400(await chat([{ role: "user", content: [{ type: "text", text: "word ".repeat(600) }, image] }]), "messages", /at least 600 tokens long; the limit is 512/);
+    await expect400(await chat(Array.from({ length: 65 }, () => ({ role: "user", content: [image] }))), "messages", /64/);
+    const wordy = "word ".repeat(513);
+    await expect400(await call("/v1/images/generations", json({ prompt: wordy, size: "64x64" }, bearer(k.key))), "prompt", /at least 513 tokens long/);
+    const fd = new FormData();
+    fd.append("prompt", wordy);
+    fd.append("image", new File([await png(32, 32)], "a.png", { type: "image/png" }));
+    await expect400(await call("/v1/images/edits", { method: "POST", headers: bearer(k.key), body: fd }), "prompt", /at least 513 tokens long/);
+    await expect400(await call("/v1/jobs", json({ prompt: wordy, size: "64x64" }, bearer(k.key))), "prompt", /tokens/);
+    expect(await accountStub(k.account_id).ledger()).toEqual([]);
+    // within the bounds: 500 words, and punctuation-heavy text is not over-counted
+    const ok = await call("/v1/images/generations", json({ prompt: `${"word ".repeat(500)}${"!?.,".repeat(200)}`, size: "64x64", steps: 1 }, bearer(k.key)));
+    expect(ok.status).toBe(200);
+  });
+});
+
 describe("billing by the real inputs", () => {
   it("bills an edit for every input image it attends to, not only its output", async () => {
     const k = await createKey();

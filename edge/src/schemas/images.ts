@@ -1,11 +1,11 @@
 // Request and response schemas of /v1/images/generations and /v1/images/edits (OpenAI-compatible).
 import { z } from "@hono/zod-openapi";
 import { LIMITS } from "../config";
-import { generationOptions, Size } from "./common";
+import { generationOptions, Prompt, Size } from "./common";
 
 export const ImageGenerationRequest = z
   .object({
-    prompt: z.string().min(1).max(LIMITS.promptChars),
+    prompt: Prompt,
     model: z.string().optional().openapi({ example: "lumina-dimoo" }),
     size: Size.default("1024x1024"),
     ...generationOptions,
@@ -19,7 +19,7 @@ const bool = z.preprocess((v) => (v === "true" ? true : v === "false" ? false : 
 
 /** Non-file fields of an edit; multipart strings are coerced. */
 export const ImageEditFields = z.object({
-  prompt: z.string().min(1).max(LIMITS.promptChars),
+  prompt: Prompt,
   model: z.string().optional(),
   task: z.enum(EDIT_TASKS).optional().openapi({ description: "Default: inpaint when a mask is given, else edit" }),
   edit_type: z.string().max(64).optional().openapi({ description: "Sub-type: edit_add/edit_remove/... (edit), canny/depth/hed/openpose (control), view name (multiview)" }),

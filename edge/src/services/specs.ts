@@ -7,7 +7,7 @@ import { ApiError, invalid } from "../errors";
 import { DEFAULTS, LIMITS } from "../config";
 import { parseSize } from "../schemas/common";
 import type { ImageGenerationRequest, ImageEditFields } from "../schemas/images";
-import type { ChatCompletionRequest } from "../schemas/chat";
+import { chatQuestion, type ChatCompletionRequest } from "../schemas/chat";
 import type { ImageSpec } from "./images";
 import type { UnderstandSpec } from "./understand";
 import { loadImageRef, type InputImage } from "./inputs";
@@ -116,25 +116,19 @@ function answerBudget(plan: Plan, body: z.infer<typeof ChatCompletionRequest>): 
 export async function chatSpec(env: Env, body: z.infer<typeof ChatCompletionRequest>, plan: Plan): Promise<UnderstandSpec> {
   checkModel(env, body.model);
   const { maxTokens, steps } = answerBudget(plan, body);
-  const system: string[] = [];
   const refs: { url: string; param: string }[] = [];
-  let question = "";
   body.messages.forEach((m, i) => {
-    const parts = typeof m.content === "string" ? [{ type: "text" as const, text: m.content }] : (m.content ?? []);
-    const texts: string[] = [];
-    parts.forEach((p, j) => {
-      if (p.type === "text") texts.push(p.text);
-      else if (m.role === "user") refs.push({ url: p.image_url.url, param: `messages.${i}.content.${j}.image_url.url` });
+    if (m.role !== "user" || typeof m.content === "string") return;
+    (m.content ?? []).forEach((p, j) => {
+      if (p.type === "image_url") refs.push({ url: p.image_url.url, param: `messages.${i}.content.${j}.image_url.url` });
     });
-    if (m.role === "system" || m.role === "developer") system.push(texts.join("\n"));
-    if (m.role === "user") question = texts.join("\n");
   });
+  const { system, question } = chatQuestion(body.messages);
   if (refs.length === 0) throw invalid("at least one image_url content part is required (this model answers questions about images)", "messages", "missing_required_parameter");
   if (refs.length > LIMITS.maxImages) throw invalid(`at most ${LIMITS.maxImages} images`, "messages");
-  if (!question.trim()) question = "Describe this image.";
   const images = await Promise.all(refs.map((r) => loadImageRef(env, r.url, r.param)));
   return {
-    question: [...system.filter(Boolean), question].join("\n"),
+    question: [...system.filter(Boolean), question.trim() ? question : "Describe this image."].join("\n"),
     images: images.map((i) => i.bytes),
     inputPixels: images.reduce((s, i) => s + i.info.width * i.info.height, 0),
     maxTokens,
