@@ -65,6 +65,14 @@ describe("POST /v1/images/generations", () => {
     expect(expired.status).toBe(403);
   });
 
+  it("answers a file path that does not decode with a 404, not a 500", async () => {
+    for (const path of ["/v1/files/results/%E0%A4", "/v1/files/results/a%ZZ/0.png", "/v1/files/%E0%A4%A"]) {
+      const res = await call(`${path}?expires=9999999999&signature=AAAA`);
+      expect(res.status, path).toBe(404);
+      expect(((await res.json()) as { error: { code: string } }).error.code, path).toBe("file_not_found");
+    }
+  });
+
   it("streams image_generation.progress per step, partial images, then completed (SSE)", async () => {
     const k = await createKey();
     const res = await call("/v1/images/generations", json({ prompt: "streamed", size: "64x64", steps: 6, stream: true, partial_images: 2 }, bearer(k.key)));
