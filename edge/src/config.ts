@@ -28,6 +28,8 @@ export const LIMITS = {
   maxSide: 2048,
   sideMultiple: 16,
   idempotencyKeyChars: 255,
+  /** a request id (a caller's x-request-id is kept up to this length): the orchestrator's limit */
+  requestIdChars: 128,
 } as const;
 
 export const DEFAULTS = {

@@ -45,6 +45,19 @@ describe("POST /v1/images/generations", () => {
     }
   });
 
+  it("keeps per-image request ids within the orchestrator's 128 characters when a 128-character x-request-id fans out", async () => {
+    const k = await createKey();
+    const rid = `r${uniq("long").replace(/[^\w-]/g, "")}`.padEnd(128, "x");
+    expect(rid).toHaveLength(128);
+    const res = await call("/v1/images/generations", json({ prompt: "two of them", n: 2, size: "64x64", steps: 2 }, bearer(k.key, { "x-request-id": rid })));
+    expect(res.status).toBe(200);
+    expect(res.headers.get("x-request-id")).toBe(rid);
+    if (standIn) {
+      const ids = (await standInCalls(rid.slice(0, 126))).map((c) => c.requestId!);
+      expect(ids.sort()).toEqual([`${rid.slice(0, 126)}.0`, `${rid.slice(0, 126)}.1`]);
+    }
+  });
+
   it("passes output_format through and returns url results served from R2 behind a signed URL", async () => {
     const k = await createKey();
     const res = await call("/v1/images/generations", json({ prompt: "webp please", size: "64x64", steps: 2, output_format: "webp", response_format: "url" }, bearer(k.key)));

@@ -6,7 +6,7 @@ import { Task, ImageFormat, type GenerateRequestSchema } from "../../../proto/ge
 import type { OrchestratorPool } from "../backend/pool";
 import { ApiError } from "../errors";
 import { imageUnitsMilli } from "../metering";
-import { TTL } from "../config";
+import { LIMITS, TTL } from "../config";
 
 export type OutputFormat = "png" | "webp" | "jpeg";
 export type PublicTask = "edit" | "subject" | "control" | "dense" | "style" | "multiview" | "inpaint" | "outpaint";
@@ -97,11 +97,18 @@ export class ImageProgress {
 /** Units reserved before the call: (requested size + input images) x requested steps x n. */
 export const estimateImageMilli = (s: Pick<ImageSpec, "width" | "height" | "steps" | "n" | "inputPixels">): number => imageUnitsMilli(s.width, s.height, s.steps, s.n, s.inputPixels);
 
+/** Image `index`'s request id: the request's with a `.index` suffix when it fans out, within the orchestrator's length limit. */
+function imageRequestId(requestId: string, index: number, n: number): string {
+  if (n <= 1) return requestId;
+  const suffix = `.${index}`;
+  return `${requestId.slice(0, LIMITS.requestIdChars - suffix.length)}${suffix}`;
+}
+
 export function generateRequest(spec: ImageSpec, index: number, requestId: string): MessageInitShape<typeof GenerateRequestSchema> {
   const steps = spec.steps;
   const previewEvery = spec.partialImages > 0 ? Math.max(1, Math.floor(steps / (spec.partialImages + 1))) : 0;
   return {
-    requestId: spec.n > 1 ? `${requestId}.${index}` : requestId,
+    requestId: imageRequestId(requestId, index, spec.n),
     task: TASKS[spec.task],
     prompt: spec.prompt,
     width: spec.task === "text_to_image" ? spec.width : 0,

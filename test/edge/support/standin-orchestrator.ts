@@ -126,6 +126,16 @@ async function encode(raw: Buffer, width: number, height: number, format: ImageF
   }
 }
 
+/** The real orchestrator's rule (gpu-backend/src/service/dimoo-service.ts): 1-128 printable ASCII, no spaces. */
+function checkRequestId(id: string, call: StandInCall): void {
+  if (id.length > 128 || !/^[\x21-\x7e]+$/.test(id)) {
+    call.outcome = "error";
+    throw new ConnectError("bad request id", Code.InvalidArgument, undefined, [
+      { desc: FieldViolationSchema, value: { field: "request_id", description: "must be 1-128 printable ASCII characters without spaces" } },
+    ]);
+  }
+}
+
 function bearer(ctx: HandlerContext): string | undefined {
   const h = ctx.requestHeader.get("authorization") ?? "";
   return h.startsWith("Bearer ") ? h.slice(7) : undefined;
@@ -161,6 +171,7 @@ export async function startStandInOrchestrator(opts: StandInOptions): Promise<St
       previewEvery: req.previewEvery,
     };
     authorize(ctx, call);
+    checkRequestId(req.requestId, call);
     const d = directives(req.prompt);
     if (req.prompt.trim() === "") {
       call.outcome = "error";
@@ -271,6 +282,7 @@ export async function startStandInOrchestrator(opts: StandInOptions): Promise<St
       steps: req.steps,
     };
     authorize(ctx, call);
+    checkRequestId(req.requestId, call);
     const d = directives(req.question);
     if (req.images.length === 0) {
       call.outcome = "error";
