@@ -126,6 +126,28 @@ describe("POST /v1/images/generations", () => {
     }
   });
 
+  it("tells a missing field (missing_required_parameter) from one of the wrong type (invalid_type), naming it", async () => {
+    const k = await createKey();
+    const cases: [string, unknown, string, string][] = [
+      ["/v1/images/generations", { size: "64x64" }, "prompt", "missing_required_parameter"],
+      ["/v1/images/generations", { prompt: 123 }, "prompt", "invalid_type"],
+      ["/v1/images/generations", { prompt: null }, "prompt", "invalid_type"],
+      ["/v1/images/generations", { prompt: "x", n: "2" }, "n", "invalid_type"],
+      ["/v1/images/generations", { prompt: "x", stream: "yes" }, "stream", "invalid_type"],
+      ["/v1/images/generations", { prompt: "x", n: 9 }, "n", "invalid_value"],
+      ["/v1/chat/completions", { messages: "hello" }, "messages", "invalid_type"],
+      ["/v1/chat/completions", {}, "messages", "missing_required_parameter"],
+      ["/v1/images/edits", { prompt: "x", image: 5 }, "image", "invalid_value"],
+    ];
+    for (const [path, body, param, code] of cases) {
+      const res = await call(path, json(body, bearer(k.key)));
+      expect(res.status, JSON.stringify(body)).toBe(400);
+      const e = ((await res.json()) as { error: { param: string; code: string; type: string; message: string } }).error;
+      expect(e, JSON.stringify(body)).toMatchObject({ param, code, type: "invalid_request_error" });
+      expect(e.message).toContain(param);
+    }
+  });
+
   it("rejects malformed JSON, a wrong content type and an unknown model", async () => {
     const k = await createKey();
     const bad = await call("/v1/images/generations", { method: "POST", headers: { ...bearer(k.key), "content-type": "application/json" }, body: "{nope" });
@@ -203,6 +225,24 @@ describe("POST /v1/images/edits", () => {
     const events = parseSse(await res.text());
     expect(events.filter((e) => e.event === "image_edit.progress")).toHaveLength(3);
     expect(events.at(-1)?.event).toBe("image_edit.completed");
+  });
+
+  it("reads multipart numbers as plain decimals only: n=\"0x2\" is the wrong type, not 2", async () => {
+    const k = await createKey();
+    for (const [field, value, code] of [
+      ["n", "0x2", "invalid_type"],
+      ["steps", "1e1", "invalid_type"],
+      ["seed", "", "invalid_type"],
+      ["stream", "yes", "invalid_type"],
+      ["n", "3.5", "invalid_type"], // zod: expected an integer
+      ["n", "7", "invalid_value"],
+    ]) {
+      const res = await call("/v1/images/edits", { method: "POST", headers: bearer(k.key), body: await editForm({ prompt: "x", steps: "2", [field]: value }, [{ name: "image", bytes: await png(32, 32) }]) });
+      expect(res.status, `${field}=${value}`).toBe(400);
+      expect(((await res.json()) as { error: { param: string; code: string } }).error, `${field}=${value}`).toMatchObject({ param: field, code });
+    }
+    const ok = await call("/v1/images/edits", { method: "POST", headers: bearer(k.key), body: await editForm({ prompt: "x", steps: "2", n: " 2 " }, [{ name: "image", bytes: await png(32, 32) }]) });
+    expect(((await ok.json()) as ImagesBody).data).toHaveLength(2);
   });
 
   it("rejects a mask of another size, a non-PNG mask, a missing mask for outpaint, non-images and a missing image", async () => {

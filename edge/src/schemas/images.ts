@@ -14,7 +14,9 @@ export const ImageGenerationRequest = z
 
 export const EDIT_TASKS = ["edit", "subject", "control", "dense", "style", "multiview", "inpaint", "outpaint"] as const;
 
-const num = (s: z.ZodNumber) => z.preprocess((v) => (typeof v === "string" && v.trim() !== "" ? Number(v) : v), s);
+/** Multipart numbers: plain decimal text only ("0x2", "1e3" or "" stay text and fail as the wrong type). */
+const DECIMAL = /^[+-]?(\d+(\.\d*)?|\.\d+)$/;
+const num = (s: z.ZodNumber) => z.preprocess((v) => (typeof v === "string" && DECIMAL.test(v.trim()) ? Number(v) : v), s);
 const bool = z.preprocess((v) => (v === "true" ? true : v === "false" ? false : v), z.boolean());
 
 /** Non-file fields of an edit; multipart strings are coerced. */
