@@ -66,7 +66,7 @@ function refusedV4(n: number): boolean {
 }
 
 /** A serialized IPv6 address (hex groups, "::" allowed, an IPv4 tail allowed) as a 128-bit number. */
-function v6Number(s: string): bigint | undefined {
+export function ipv6Number(s: string): bigint | undefined {
   let text = s;
   const tail = /(\d{1,3}(?:\.\d{1,3}){3})$/.exec(text);
   if (tail) {
@@ -122,7 +122,7 @@ function wildcardTargets(labels: string[]): { v4: number[]; v6: bigint[] } {
   for (const label of labels) {
     for (const m of label.matchAll(/(?:^|-)([0-9a-f]{8})(?=$|-)/g)) v4.push(parseInt(m[1], 16) >>> 0);
     // sslip.io spells IPv6 with dashes ("--1" is ::1); one that does not parse is refused like ::
-    if (label.includes("--")) v6.push(v6Number(label.replaceAll("-", ":")) ?? 0n);
+    if (label.includes("--")) v6.push(ipv6Number(label.replaceAll("-", ":")) ?? 0n);
   }
   return { v4, v6 };
 }
@@ -143,7 +143,7 @@ export function isPrivateHost(raw: string): boolean {
     return true;
   }
   if (host.startsWith("[")) {
-    const n = v6Number(host.slice(1, -1));
+    const n = ipv6Number(host.slice(1, -1));
     return n === undefined || refusedV6(n);
   }
   const v4 = v4Number(host);
