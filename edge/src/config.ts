@@ -12,12 +12,24 @@ export const LIMITS = {
   /** remote image_url fetch: size and time caps */
   remoteImageBytes: 10 * 1024 * 1024,
   remoteImageTimeoutMs: 5_000,
+  /** one text field (prompt, chat message, text part), in characters */
   promptChars: 8_000,
+  /** all the text of a chat request together, in characters */
+  chatTextChars: 16_000,
+  /** the orchestrator's limit on prompt and question tokens (checked at the edge as a lower bound) */
+  promptTokens: 512,
+  /** messages in one chat request, and content parts in one message */
+  chatMessages: 64,
+  contentParts: 16,
+  /** chat: the largest answer token budget a request (and a plan) may ask for */
+  maxAnswerTokens: 2048,
   maxN: 4,
   minSide: 64,
   maxSide: 2048,
   sideMultiple: 16,
   idempotencyKeyChars: 255,
+  /** a request id (a caller's x-request-id is kept up to this length): the orchestrator's limit */
+  requestIdChars: 128,
 } as const;
 
 export const DEFAULTS = {
@@ -47,6 +59,8 @@ export const TTL = {
   webhookBackoffMs: 2_000,
   /** Retry-After when no orchestrator is reachable */
   noBackendRetryAfterS: 5,
+  /** a sync JSON answer waits this long for its outcome (and its status) before streaming its body */
+  answerHoldMs: 1_000,
   /** sync request deadline passed to the orchestrator (0 = host default) */
   syncDeadlineMs: 0,
 } as const;

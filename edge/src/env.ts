@@ -19,6 +19,8 @@ export interface Env extends AccountBindings, JobBindings {
   RESULTS: R2Bucket;
   /** usage events (CloudEvents, id = job id) for billing systems */
   USAGE_QUEUE: Queue<UsageEvent>;
+  /** failed authentications per client address (Workers Rate Limiting; middleware/auth-throttle.ts) */
+  AUTH_FAILURES?: RateLimit;
 
   /** comma-separated orchestrator base URLs (Connect protocol) */
   ORCHESTRATOR_URLS: string;

@@ -28,7 +28,7 @@ const cacheSeconds = (env: Env) => {
 };
 
 const KEY_SELECT = `SELECT k.id, k.account_id, k.mode, k.start, k.name, k.revoked_at, k.created_at,
-  p.id AS p_id, p.name AS p_name, p.rpm, p.burst, p.concurrency, p.monthly_units, p.max_pixels, p.max_steps
+  p.id AS p_id, p.name AS p_name, p.rpm, p.burst, p.concurrency, p.monthly_units, p.max_pixels, p.max_steps, p.max_answer_tokens
   FROM api_keys k JOIN plans p ON p.id = k.plan_id`;
 
 type KeyRow = Omit<KeyRecord, "plan"> & Omit<Plan, "id" | "name"> & { p_id: string; p_name: string };
@@ -41,7 +41,7 @@ const toRecord = (r: KeyRow): KeyRecord => ({
   name: r.name,
   revoked_at: r.revoked_at,
   created_at: r.created_at,
-  plan: { id: r.p_id, name: r.p_name, rpm: r.rpm, burst: r.burst, concurrency: r.concurrency, monthly_units: r.monthly_units, max_pixels: r.max_pixels, max_steps: r.max_steps },
+  plan: { id: r.p_id, name: r.p_name, rpm: r.rpm, burst: r.burst, concurrency: r.concurrency, monthly_units: r.monthly_units, max_pixels: r.max_pixels, max_steps: r.max_steps, max_answer_tokens: r.max_answer_tokens },
 });
 
 /** Key record by digest (revoked keys included; the caller decides), cached briefly. */
@@ -120,23 +120,26 @@ export async function setKeyPlan(env: Env, id: string, planId: string): Promise<
   return getKey(env, id);
 }
 
+const PLAN_SELECT = "SELECT id, name, rpm, burst, concurrency, monthly_units, max_pixels, max_steps, max_answer_tokens FROM plans";
+
 export async function getPlan(env: Env, id: string): Promise<Plan | null> {
-  return env.DB.prepare("SELECT id, name, rpm, burst, concurrency, monthly_units, max_pixels, max_steps FROM plans WHERE id = ?").bind(id).first<Plan>();
+  return env.DB.prepare(`${PLAN_SELECT} WHERE id = ?`).bind(id).first<Plan>();
 }
 
 export async function listPlans(env: Env): Promise<Plan[]> {
-  return (await env.DB.prepare("SELECT id, name, rpm, burst, concurrency, monthly_units, max_pixels, max_steps FROM plans ORDER BY id").all<Plan>()).results;
+  return (await env.DB.prepare(`${PLAN_SELECT} ORDER BY id`).all<Plan>()).results;
 }
 
 export async function upsertPlan(env: Env, plan: Plan): Promise<Plan> {
   const now = Date.now();
   await env.DB.prepare(
-    `INSERT INTO plans (id, name, rpm, burst, concurrency, monthly_units, max_pixels, max_steps, created_at, updated_at)
-     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+    `INSERT INTO plans (id, name, rpm, burst, concurrency, monthly_units, max_pixels, max_steps, max_answer_tokens, created_at, updated_at)
+     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
      ON CONFLICT(id) DO UPDATE SET name = excluded.name, rpm = excluded.rpm, burst = excluded.burst, concurrency = excluded.concurrency,
-       monthly_units = excluded.monthly_units, max_pixels = excluded.max_pixels, max_steps = excluded.max_steps, updated_at = excluded.updated_at`,
+       monthly_units = excluded.monthly_units, max_pixels = excluded.max_pixels, max_steps = excluded.max_steps,
+       max_answer_tokens = excluded.max_answer_tokens, updated_at = excluded.updated_at`,
   )
-    .bind(plan.id, plan.name, plan.rpm, plan.burst, plan.concurrency, plan.monthly_units, plan.max_pixels, plan.max_steps, now, now)
+    .bind(plan.id, plan.name, plan.rpm, plan.burst, plan.concurrency, plan.monthly_units, plan.max_pixels, plan.max_steps, plan.max_answer_tokens, now, now)
     .run();
   cache.clear();
   return plan;

@@ -2,7 +2,8 @@
 // attends to x diffusion steps actually run. DiMOO is a discrete-diffusion transformer, so every step runs
 // the whole sequence (image tokens at 16 px per side + text); compute is ~ pixels x steps, and both are
 // chosen by the caller, so a price can be quoted before the call. Generation counts the output image (per
-// image, n fan-outs add up); understanding counts the input images x answer steps. Amounts are kept as
+// image, n fan-outs add up), an edit its input images too; understanding counts the input images x answer
+// steps. Amounts are kept as
 // integer milli-MPS so sums never drift. Events leave as CloudEvents with the job id as `id`, so OpenMeter
 // (dedupe on source+id) and Stripe meter events (identifier = id) drop redeliveries.
 export const BILLING_UNIT = "megapixel_step" as const;
@@ -11,9 +12,12 @@ export const EVENT_TYPE = "com.dimoo.usage.v1";
 
 export type UsageTask = "image_generation" | "image_edit" | "chat_completion";
 
-/** milli-MPS for `images` outputs of width x height after `steps` steps each (rounded up). */
-export function imageUnitsMilli(width: number, height: number, steps: number, images = 1): number {
-  return Math.ceil((width * height * steps * images) / 1000);
+/**
+ * milli-MPS for `images` outputs of width x height after `steps` steps each (rounded up); an edit also
+ * attends to its input images, whose pixels (`inputPixels`, all inputs together) count the same way.
+ */
+export function imageUnitsMilli(width: number, height: number, steps: number, images = 1, inputPixels = 0): number {
+  return Math.ceil(((width * height + inputPixels) * steps * images) / 1000);
 }
 
 /** milli-MPS for understanding: total input pixels x answer steps (rounded up, at least 1 milli-unit). */

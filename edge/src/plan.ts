@@ -1,5 +1,5 @@
 // A plan: the limits every request of a key runs under (rate, burst, concurrency, monthly quota, largest
-// image, most steps). Stored in D1 (keystore.ts); a leaf so request typing can name it without D1 code.
+// image, most steps, longest chat answer). Stored in D1 (keystore.ts); a leaf so request typing can name it without D1 code.
 export interface Plan {
   id: string;
   name: string;
@@ -9,4 +9,6 @@ export interface Plan {
   monthly_units: number;
   max_pixels: number;
   max_steps: number;
+  /** chat: the largest answer token budget (max_tokens) */
+  max_answer_tokens: number;
 }

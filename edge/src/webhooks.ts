@@ -1,10 +1,13 @@
 // Standard Webhooks (standardwebhooks.com): headers webhook-id, webhook-timestamp, webhook-signature =
 // "v1,<base64 HMAC-SHA256(secret, id.timestamp.body)>". Each account has its own `whsec_` secret, derived
 // from SIGNING_SECRET (nothing extra to store; GET /v1/webhooks/secret shows it). webhook-id stays the same
-// across retries of one delivery, so receivers can dedupe.
+// across retries of one delivery, so receivers can dedupe. Every delivery attempt checks the URL against
+// the outbound URL policy again (lib/url-policy.ts: the policy may have changed since the job was created)
+// and never follows a redirect.
 import { fromBase64, toBase64, utf8 } from "./lib/encoding";
 import { hmacSha256, timingSafeEqualStr } from "./lib/crypto";
 import { ApiError } from "./errors";
+import { checkUrl, isRedirect, type UrlPolicy } from "./lib/url-policy";
 
 export const WEBHOOK_TOLERANCE_S = 300;
 
@@ -34,13 +37,17 @@ export interface Delivery {
   ok: boolean;
   status: number;
   error?: string;
+  /** the URL policy refused the URL: retrying cannot help */
+  refused?: boolean;
 }
 
-export async function deliverWebhook(url: string, whsec: string, id: string, payload: unknown, fetchFn: typeof fetch = fetch): Promise<Delivery> {
+export async function deliverWebhook(url: string, whsec: string, id: string, payload: unknown, policy: UrlPolicy, fetchFn: typeof fetch = fetch): Promise<Delivery> {
+  const verdict = checkUrl(url, policy);
+  if (!verdict.ok) return { ok: false, status: 0, error: `webhook_url ${verdict.reason}`, refused: true };
   const body = JSON.stringify(payload);
   const ts = Math.floor(Date.now() / 1000);
   try {
-    const res = await fetchFn(url, {
+    const res = await fetchFn(verdict.url, {
       method: "POST",
       redirect: "manual",
       headers: {
@@ -54,6 +61,7 @@ export async function deliverWebhook(url: string, whsec: string, id: string, pay
       signal: AbortSignal.timeout(10_000),
     });
     await res.body?.cancel();
+    if (isRedirect(res)) return { ok: false, status: res.status, error: "redirects are not followed" };
     return { ok: res.status >= 200 && res.status < 300, status: res.status };
   } catch (e) {
     return { ok: false, status: 0, error: String(e) };

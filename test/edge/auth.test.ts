@@ -105,3 +105,42 @@ describe("admin API", () => {
     expect(plans.data.map((p) => p.id)).toEqual(expect.arrayContaining(["free", "pro", "dev"]));
   });
 });
+
+describe("failed-authentication throttle", () => {
+  const address = () => `203.0.113.${1 + Math.floor(Math.random() * 254)}`;
+
+  /** Wrong credentials from `ip` until a 429 comes back; the attempt number of that 429. */
+  async function guessUntilThrottled(path: string, ip: string, credential: () => string): Promise<{ attempt: number; res: Response }> {
+    for (let attempt = 1; attempt <= 80; attempt++) {
+      const res = await call(path, { headers: { authorization: `Bearer ${credential()}`, "cf-connecting-ip": ip } });
+      if (res.status === 429) return { attempt, res };
+      expect(res.status).toBe(401);
+    }
+    throw new Error("80 wrong guesses met no throttle");
+  }
+
+  it("throttles wrong API keys per client address, then refuses that address without looking at its key", async () => {
+    const k = await createKey();
+    const ip = address();
+    const { attempt, res } = await guessUntilThrottled("/v1/models", ip, () => generateKey());
+    expect(attempt).toBeGreaterThan(1);
+    const e = await expectError(res, 429, "too_many_failed_auth");
+    expect(e.type).toBe("rate_limit_error");
+    expect(Number(res.headers.get("retry-after"))).toBeGreaterThan(0);
+    // the right key from the throttled address is refused too: a hit cannot be told from a miss
+    expect((await call("/v1/models", { headers: { ...bearer(k.key), "cf-connecting-ip": ip } })).status).toBe(429);
+    // other addresses are not affected
+    expect((await call("/v1/models", { headers: { ...bearer(k.key), "cf-connecting-ip": "198.51.100.77" } })).status).toBe(200);
+  });
+
+  it("throttles wrong admin tokens, and counts IPv6 clients per /64", async () => {
+    const { res } = await guessUntilThrottled("/admin/keys", "2001:db8:5:7::1", () => `guess-${Math.random()}`);
+    await expectError(res, 429, "too_many_failed_auth");
+    // a neighbour in the same /64 is the same client
+    const neighbour = await call("/admin/keys", { headers: { ...bearer("test-admin-token"), "cf-connecting-ip": "2001:db8:5:7:ffff::2" } });
+    expect(neighbour.status).toBe(429);
+    const elsewhere = await call("/admin/keys", { headers: { ...bearer("test-admin-token"), "cf-connecting-ip": "2001:db8:5:8::1" } });
+    expect(elsewhere.status).toBe(200);
+  });
+});
+

@@ -2,7 +2,7 @@
 // chat.completion.chunk events, and error shapes.
 import { describe, expect, it } from "vitest";
 import { inject } from "vitest";
-import { bearer, call, callWith, createKey, dataUrl, isStandIn, json, parseSse, png, standInCalls, uniq } from "./support/helpers";
+import { accountStub, bearer, call, callWith, createKey, dataUrl, isStandIn, json, parseSse, png, standInCalls, uniq } from "./support/helpers";
 
 const standIn = isStandIn();
 const ask = (url: string, extra: Record<string, unknown> = {}) => ({
@@ -47,6 +47,26 @@ describe("POST /v1/chat/completions", () => {
     expect(((await blocked.json()) as { error: { param: string; code: string } }).error).toMatchObject({ param: "messages.1.content.1.image_url.url", code: "invalid_url" });
     const missing = await call("/v1/chat/completions", json(ask(`${inject("orchestratorUrl")}/__standin/nothing.png`), bearer(k.key)));
     expect(((await missing.json()) as { error: { code: string } }).error.code).toBe("image_fetch_failed");
+  });
+
+  it("gives one answer for every failed image_url fetch (network, status, redirect, non-image, timeout), naming the field", async () => {
+    const k = await createKey();
+    const base = `${inject("orchestratorUrl")}/__standin`;
+    const urls = [`${inject("deadUrl")}/cat.png`, `${base}/nothing.png`, `${base}/redirect.png`, `${base}/calls`, `${base}/slow.png`];
+    const answers = await Promise.all(
+      urls.map(async (url) => {
+        const res = await call("/v1/chat/completions", json(ask(url), bearer(k.key)));
+        return { status: res.status, error: ((await res.json()) as { error: { message: string; param: string; code: string; type: string } }).error };
+      }),
+    );
+    const param = "messages.1.content.1.image_url.url";
+    for (const [i, a] of answers.entries()) {
+      expect(a.status, urls[i]).toBe(400);
+      expect(a.error, urls[i]).toEqual(answers[0].error);
+    }
+    expect(answers[0].error).toMatchObject({ type: "invalid_request_error", param, code: "image_fetch_failed" });
+    expect(answers[0].error.message).toMatch(new RegExp(`^could not fetch an image from ${param.replaceAll(".", "\\.")} `));
+    expect(await accountStub(k.account_id).ledger()).toEqual([]);
   });
 
   it("streams chat.completion.chunk events, usage when asked, and [DONE]", async () => {

@@ -103,6 +103,42 @@ describe("Idempotency-Key", () => {
     expect(s2[0].data).toBe(s1.at(-1)!.data);
   });
 
+  it("hashes multipart images in the order sent: a style edit with its images swapped is another request (422)", async () => {
+    const k = await createKey();
+    const key = uniq("idem-order");
+    const content = await png(32, 32);
+    const style = await png(48, 48);
+    const form = (images: Uint8Array[], fieldsFirst = true) => {
+      const fd = new FormData();
+      const fields = () => {
+        fd.append("prompt", "in this style");
+        fd.append("task", "style");
+        fd.append("steps", "2");
+      };
+      if (fieldsFirst) fields();
+      for (const im of images) fd.append("image[]", new File([im], "i.png", { type: "image/png" }));
+      if (!fieldsFirst) fields();
+      return fd;
+    };
+    const a = await call("/v1/images/edits", { method: "POST", headers: bearer(k.key, { "idempotency-key": key }), body: form([content, style]) });
+    expect(a.status).toBe(200);
+    const swapped = await call("/v1/images/edits", { method: "POST", headers: bearer(k.key, { "idempotency-key": key }), body: form([style, content]) });
+    expect(swapped.status).toBe(422);
+    expect(((await swapped.json()) as { error: { code: string; param: string } }).error).toMatchObject({ code: "idempotency_key_reused", param: "Idempotency-Key" });
+    // the same request with its text fields in another order is still the same request
+    const reordered = await call("/v1/images/edits", { method: "POST", headers: bearer(k.key, { "idempotency-key": key }), body: form([content, style], false) });
+    expect(reordered.status).toBe(200);
+    expect(reordered.headers.get("idempotent-replayed")).toBe("true");
+  });
+
+  it("answers a malformed multipart body that carries an Idempotency-Key with a 400, not a 500", async () => {
+    const k = await createKey();
+    const res = await call("/v1/images/edits", { method: "POST", headers: bearer(k.key, { "idempotency-key": uniq("idem-bad"), "content-type": "multipart/form-data; boundary=nope" }), body: "this is not multipart" });
+    expect(res.status).toBe(400);
+    expect(((await res.json()) as { error: { code: string; type: string } }).error).toMatchObject({ code: "invalid_multipart", type: "invalid_request_error" });
+    expect(await accountStub(k.account_id).ledger()).toEqual([]);
+  });
+
   it("rejects an over-long key", async () => {
     const k = await createKey();
     const res = await call("/v1/images/generations", json({ prompt: "x" }, bearer(k.key, { "idempotency-key": "k".repeat(256) })));

@@ -45,6 +45,19 @@ describe("POST /v1/images/generations", () => {
     }
   });
 
+  it("keeps per-image request ids within the orchestrator's 128 characters when a 128-character x-request-id fans out", async () => {
+    const k = await createKey();
+    const rid = `r${uniq("long").replace(/[^\w-]/g, "")}`.padEnd(128, "x");
+    expect(rid).toHaveLength(128);
+    const res = await call("/v1/images/generations", json({ prompt: "two of them", n: 2, size: "64x64", steps: 2 }, bearer(k.key, { "x-request-id": rid })));
+    expect(res.status).toBe(200);
+    expect(res.headers.get("x-request-id")).toBe(rid);
+    if (standIn) {
+      const ids = (await standInCalls(rid.slice(0, 126))).map((c) => c.requestId!);
+      expect(ids.sort()).toEqual([`${rid.slice(0, 126)}.0`, `${rid.slice(0, 126)}.1`]);
+    }
+  });
+
   it("passes output_format through and returns url results served from R2 behind a signed URL", async () => {
     const k = await createKey();
     const res = await call("/v1/images/generations", json({ prompt: "webp please", size: "64x64", steps: 2, output_format: "webp", response_format: "url" }, bearer(k.key)));
@@ -63,6 +76,14 @@ describe("POST /v1/images/generations", () => {
     expect(((await forged.json()) as { error: { code: string } }).error.code).toBe("invalid_signature");
     const expired = await call(`${url.pathname}?expires=1&signature=${url.searchParams.get("signature")}`);
     expect(expired.status).toBe(403);
+  });
+
+  it("answers a file path that does not decode with a 404, not a 500", async () => {
+    for (const path of ["/v1/files/results/%E0%A4", "/v1/files/results/a%ZZ/0.png", "/v1/files/%E0%A4%A"]) {
+      const res = await call(`${path}?expires=9999999999&signature=AAAA`);
+      expect(res.status, path).toBe(404);
+      expect(((await res.json()) as { error: { code: string } }).error.code, path).toBe("file_not_found");
+    }
   });
 
   it("streams image_generation.progress per step, partial images, then completed (SSE)", async () => {
@@ -101,6 +122,28 @@ describe("POST /v1/images/generations", () => {
       const e = ((await res.json()) as { error: { param: string; type: string; message: string } }).error;
       expect(e.param, JSON.stringify(body)).toBe(param);
       expect(e.type).toBe("invalid_request_error");
+      expect(e.message).toContain(param);
+    }
+  });
+
+  it("tells a missing field (missing_required_parameter) from one of the wrong type (invalid_type), naming it", async () => {
+    const k = await createKey();
+    const cases: [string, unknown, string, string][] = [
+      ["/v1/images/generations", { size: "64x64" }, "prompt", "missing_required_parameter"],
+      ["/v1/images/generations", { prompt: 123 }, "prompt", "invalid_type"],
+      ["/v1/images/generations", { prompt: null }, "prompt", "invalid_type"],
+      ["/v1/images/generations", { prompt: "x", n: "2" }, "n", "invalid_type"],
+      ["/v1/images/generations", { prompt: "x", stream: "yes" }, "stream", "invalid_type"],
+      ["/v1/images/generations", { prompt: "x", n: 9 }, "n", "invalid_value"],
+      ["/v1/chat/completions", { messages: "hello" }, "messages", "invalid_type"],
+      ["/v1/chat/completions", {}, "messages", "missing_required_parameter"],
+      ["/v1/images/edits", { prompt: "x", image: 5 }, "image", "invalid_value"],
+    ];
+    for (const [path, body, param, code] of cases) {
+      const res = await call(path, json(body, bearer(k.key)));
+      expect(res.status, JSON.stringify(body)).toBe(400);
+      const e = ((await res.json()) as { error: { param: string; code: string; type: string; message: string } }).error;
+      expect(e, JSON.stringify(body)).toMatchObject({ param, code, type: "invalid_request_error" });
       expect(e.message).toContain(param);
     }
   });
@@ -182,6 +225,24 @@ describe("POST /v1/images/edits", () => {
     const events = parseSse(await res.text());
     expect(events.filter((e) => e.event === "image_edit.progress")).toHaveLength(3);
     expect(events.at(-1)?.event).toBe("image_edit.completed");
+  });
+
+  it("reads multipart numbers as plain decimals only: n=\"0x2\" is the wrong type, not 2", async () => {
+    const k = await createKey();
+    for (const [field, value, code] of [
+      ["n", "0x2", "invalid_type"],
+      ["steps", "1e1", "invalid_type"],
+      ["seed", "", "invalid_type"],
+      ["stream", "yes", "invalid_type"],
+      ["n", "3.5", "invalid_type"], // zod: expected an integer
+      ["n", "7", "invalid_value"],
+    ]) {
+      const res = await call("/v1/images/edits", { method: "POST", headers: bearer(k.key), body: await editForm({ prompt: "x", steps: "2", [field]: value }, [{ name: "image", bytes: await png(32, 32) }]) });
+      expect(res.status, `${field}=${value}`).toBe(400);
+      expect(((await res.json()) as { error: { param: string; code: string } }).error, `${field}=${value}`).toMatchObject({ param: field, code });
+    }
+    const ok = await call("/v1/images/edits", { method: "POST", headers: bearer(k.key), body: await editForm({ prompt: "x", steps: "2", n: " 2 " }, [{ name: "image", bytes: await png(32, 32) }]) });
+    expect(((await ok.json()) as ImagesBody).data).toHaveLength(2);
   });
 
   it("rejects a mask of another size, a non-PNG mask, a missing mask for outpaint, non-images and a missing image", async () => {

@@ -2,9 +2,10 @@
 // charged), Standard Webhooks deliveries (signed, retried), idempotent creation and error shapes.
 import { describe, expect, it } from "vitest";
 import { inject } from "vitest";
+import { listDurableObjectIds } from "cloudflare:test";
 import { verifyWebhook } from "../../edge/src/webhooks";
 import { imageInfo } from "../../edge/src/lib/images";
-import { accountStub, bearer, call, createKey, dataUrl, isStandIn, json, parseSse, png, uniq, waitFor } from "./support/helpers";
+import { accountStub, bearer, call, createKey, dataUrl, isStandIn, json, parseSse, png, testEnv, uniq, waitFor } from "./support/helpers";
 
 const standIn = isStandIn();
 
@@ -140,6 +141,22 @@ describe("async jobs", () => {
     expect((await call(`/v1/jobs/${ja.id}/events`, { headers: bearer(other.key) })).status).toBe(404);
     const badId = await call("/v1/jobs/nope", { headers: bearer(k.key) });
     expect(((await badId.json()) as { error: { param: string } }).error.param).toBe("id");
+  });
+
+  it("answers a job id nobody created with a 404 without creating a Job object for it", async () => {
+    const k = await createKey();
+    const id = `job_${uniq("ghost").replace(/[^A-Za-z0-9]/g, "")}`;
+    for (const [path, method] of [[`/v1/jobs/${id}`, "GET"], [`/v1/jobs/${id}/events`, "GET"], [`/v1/jobs/${id}/cancel`, "POST"]]) {
+      const res = await call(path, { method, headers: bearer(k.key) });
+      expect(res.status, path).toBe(404);
+      expect(((await res.json()) as { error: { code: string } }).error.code).toBe("job_not_found");
+    }
+    const target = testEnv.JOB.idFromName(id);
+    expect((await listDurableObjectIds(testEnv.JOB)).some((x) => x.equals(target))).toBe(false);
+    // a real job is found, and its object exists
+    const job = (await (await call("/v1/jobs", json({ prompt: "real", size: "64x64", steps: 1 }, bearer(k.key)))).json()) as JobBody;
+    expect((await call(`/v1/jobs/${job.id}`, { headers: bearer(k.key) })).status).toBe(200);
+    expect((await listDurableObjectIds(testEnv.JOB)).some((x) => x.equals(testEnv.JOB.idFromName(job.id)))).toBe(true);
   });
 
   it("validates job bodies (type, fields, webhook_url) before reserving anything", async () => {

@@ -1,7 +1,7 @@
 // Rate (GCRA per account), concurrency slots and the monthly unit quota: 429s with the right code and
 // headers (Retry-After, x-ratelimit-*, RateLimit, RateLimit-Policy); nothing charged for refused work.
 import { describe, expect, it } from "vitest";
-import { accountStub, bearer, call, createKey, createPlan, isStandIn, json, standInCalls, uniq, waitFor } from "./support/helpers";
+import { accountStub, bearer, call, createKey, createPlan, dataUrl, isStandIn, json, png, standInCalls, uniq, waitFor } from "./support/helpers";
 
 describe("request rate", () => {
   it("lets a burst through, then answers 429 with Retry-After and both header families", async () => {
@@ -92,5 +92,93 @@ describe("monthly quota", () => {
     const steps = await call("/v1/images/generations", json({ prompt: "x", size: "256x256", steps: 32 }, bearer(k.key)));
     expect(((await steps.json()) as { error: { param: string } }).error.param).toBe("steps");
     expect(await accountStub(k.account_id).ledger()).toEqual([]);
+  });
+
+  it("checks every input image of an edit against the plan's pixel limit, not only the first", async () => {
+    await createPlan("test-tiny-edits", { max_pixels: 64 * 64 });
+    const k = await createKey("test-tiny-edits");
+    const small = await png(32, 32);
+    const big = await png(128, 128);
+    const fd = new FormData();
+    fd.append("prompt", "in this style");
+    fd.append("task", "style");
+    fd.append("image[]", new File([small], "a.png", { type: "image/png" }));
+    fd.append("image[]", new File([big], "b.png", { type: "image/png" }));
+    const multipart = await call("/v1/images/edits", { method: "POST", headers: bearer(k.key), body: fd });
+    expect(multipart.status).toBe(400);
+    expect(((await multipart.json()) as { error: { param: string; code: string } }).error).toMatchObject({ param: "image[1]", code: "size_not_allowed" });
+    const jsonEdit = await call("/v1/images/edits", json({ prompt: "x", task: "style", image: [dataUrl(small), dataUrl(big)] }, bearer(k.key)));
+    expect(((await jsonEdit.json()) as { error: { param: string; code: string } }).error).toMatchObject({ param: "image.1", code: "size_not_allowed" });
+    expect(await accountStub(k.account_id).ledger()).toEqual([]);
+  });
+});
+
+describe("plan limits on chat", () => {
+  it.skipIf(!isStandIn())("bounds chat steps and answer tokens by the plan, naming the field, before reserving anything", async () => {
+    await createPlan("test-chat-small", { max_steps: 16, max_answer_tokens: 32 });
+    const k = await createKey("test-chat-small");
+    const image = dataUrl(await png(32, 32));
+    const ask = (extra: Record<string, unknown>, headers: Record<string, string> = {}) =>
+      call("/v1/chat/completions", json({ messages: [{ role: "user", content: [{ type: "text", text: "what?" }, { type: "image_url", image_url: { url: image } }] }], ...extra }, bearer(k.key, headers)));
+    const cases: [Record<string, unknown>, string, string][] = [
+      [{ steps: 512 }, "steps", "steps_not_allowed"],
+      [{ max_tokens: 64 }, "max_tokens", "tokens_not_allowed"],
+      [{ max_completion_tokens: 33 }, "max_completion_tokens", "tokens_not_allowed"],
+    ];
+    for (const [extra, param, code] of cases) {
+      const res = await ask(extra);
+      expect(res.status, param).toBe(400);
+      expect(((await res.json()) as { error: { param: string; code: string } }).error).toMatchObject({ param, code });
+    }
+    expect(await accountStub(k.account_id).ledger()).toEqual([]);
+    // the default answer fits the plan: its token budget, decoded in the plan's steps
+    const rid = uniq("chat-plan");
+    const ok = await ask({}, { "x-request-id": rid });
+    expect(ok.status).toBe(200);
+    expect((await standInCalls(rid))[0]).toMatchObject({ method: "Understand", steps: 16 });
+  });
+});
+
+describe("text bounds before admission", () => {
+  it("caps chat text per field, in total and in (lower-bound) tokens, and prompts too, naming the field, before reserving", async () => {
+    const k = await createKey();
+    const image = { type: "image_url", image_url: { url: dataUrl(await png(16, 16)) } };
+    const chat = (messages: unknown[]) => call("/v1/chat/completions", json({ messages }, bearer(k.key)));
+    const expect400 = async (res: Response, param: string, text: RegExp) => {
+      expect(res.status, param).toBe(400);
+      const e = ((await res.json()) as { error: { param: string; message: string; type: string } }).error;
+      expect(e, param).toMatchObject({ param, type: "invalid_request_error" });
+      expect(e.message, param).toMatch(text);
+    };
+    const long = "x".repeat(8_001);
+    await expect400(await chat([{ role: "system", content: long }, { role: "user", content: [image] }]), "messages.0.content", /8001 characters; at most 8000 per field/);
+    await expect400(await chat([{ role: "user", content: [{ type: "text", text: long }, image] }]), "messages.0.content.0.text", /8000/);
+    const third = "y".repeat(6_000);
+    await expect400(await chat([{ role: "assistant", content: third }, { role: "assistant", content: third }, { role: "user", content: [{ type: "text", text: third }, image] }]), "messages", /18000 characters of text; at most 16000/);
+    await expect400(await chat([{ role: "user", content: [{ type: "text", text: "word ".repeat(600) }, image] }]), "messages", /at least 600 tokens long; the limit is 512/);
+    await expect400(await chat(Array.from({ length: 65 }, () => ({ role: "user", content: [image] }))), "messages", /64/);
+    const wordy = "word ".repeat(513);
+    await expect400(await call("/v1/images/generations", json({ prompt: wordy, size: "64x64" }, bearer(k.key))), "prompt", /at least 513 tokens long/);
+    const fd = new FormData();
+    fd.append("prompt", wordy);
+    fd.append("image", new File([await png(32, 32)], "a.png", { type: "image/png" }));
+    await expect400(await call("/v1/images/edits", { method: "POST", headers: bearer(k.key), body: fd }), "prompt", /at least 513 tokens long/);
+    await expect400(await call("/v1/jobs", json({ prompt: wordy, size: "64x64" }, bearer(k.key))), "prompt", /tokens/);
+    expect(await accountStub(k.account_id).ledger()).toEqual([]);
+    // within the bounds: 500 words, and punctuation-heavy text is not over-counted
+    const ok = await call("/v1/images/generations", json({ prompt: `${"word ".repeat(500)}${"!?.,".repeat(200)}`, size: "64x64", steps: 1 }, bearer(k.key)));
+    expect(ok.status).toBe(200);
+  });
+});
+
+describe("billing by the real inputs", () => {
+  it("bills an edit for every input image it attends to, not only its output", async () => {
+    const k = await createKey();
+    const res = await call("/v1/images/edits", json({ prompt: "in this style", task: "style", steps: 2, image: [dataUrl(await png(32, 32)), dataUrl(await png(48, 48))] }, bearer(k.key)));
+    expect(res.status).toBe(200);
+    // output 32x32 (1024 px) + inputs 1024 + 2304 px, x 2 steps = 8704 pixel-steps = 0.009 units (rounded up)
+    expect(((await res.json()) as { usage: { billing_units: number } }).usage.billing_units).toBe(0.009);
+    const [row] = await accountStub(k.account_id).ledger();
+    expect(row).toMatchObject({ status: "committed", reserved_milli: 9, committed_milli: 9 });
   });
 });

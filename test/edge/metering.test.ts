@@ -3,12 +3,33 @@
 import { describe, expect, it } from "vitest";
 import { createExecutionContext, createMessageBatch, getQueueResult } from "cloudflare:test";
 import worker from "../../edge/src/index";
-import { usageEvent } from "../../edge/src/metering";
+import { imageUnitsMilli, understandUnitsMilli, usageEvent } from "../../edge/src/metering";
 import { accountStub, admin, bearer, call, createKey, direct, dataUrl, isStandIn, json, parseSse, png, standInCalls, testEnv, uniq, waitFor } from "./support/helpers";
 
 const standIn = isStandIn();
 
 const usageRow = (id: string) => testEnv.DB.prepare("SELECT * FROM usage_events WHERE id = ?").bind(id).first<Record<string, unknown>>();
+
+/** The account's ledger once its `n`-th row is settled (committed or released). */
+const settledLedger = (accountId: string, n = 1) =>
+  waitFor(async () => {
+    const l = await accountStub(accountId).ledger();
+    return l.length >= n && l[n - 1].status !== "reserved" ? l : undefined;
+  });
+
+/** Resolves once the stand-in saw the call of request `rid` cancelled. */
+const cancelledAtBackend = (rid: string) => waitFor(async () => (await standInCalls(rid))[0]?.outcome === "cancelled");
+
+/** Reads a streamed body until its text matches `pattern`; returns that text. */
+async function readUntil(reader: ReadableStreamDefaultReader<Uint8Array>, pattern: RegExp): Promise<string> {
+  let text = "";
+  while (!pattern.test(text)) {
+    const { value, done } = await reader.read();
+    if (done) break;
+    text += new TextDecoder().decode(value);
+  }
+  return text;
+}
 
 describe("metering", () => {
   it("charges once under client retries, sequential and concurrent, and emits one usage event", async () => {
@@ -90,6 +111,73 @@ describe("metering", () => {
     });
     expect(row.release_reason).toBe("cancelled by client");
     await waitFor(async () => (await standInCalls(rid))[0]?.outcome === "cancelled");
+  });
+
+  it.skipIf(!standIn)("a client that hangs up on a non-streamed generation after its status line cancels the backend call and pays nothing", async () => {
+    const k = await createKey();
+    const rid = uniq("hangup");
+    const res = await direct("/v1/images/generations", json({ prompt: "long [standin:delay=50]", size: "64x64", steps: 60 }, bearer(k.key, { "x-request-id": rid })));
+    expect(res.status).toBe(200); // the status line is sent once the work outlasts the hold, before the JSON
+    expect(res.headers.get("content-type")).toBe("application/json");
+    await res.body!.cancel();
+    const [row] = await settledLedger(k.account_id);
+    expect(row).toMatchObject({ status: "released", release_reason: "cancelled by client", committed_milli: 0 });
+    await cancelledAtBackend(rid);
+  });
+
+  it.skipIf(!standIn)("a non-streamed answer that outlasts the hold is the same JSON, and a failure after its status line breaks the body uncharged", async () => {
+    const k = await createKey();
+    const key = uniq("held");
+    const body = { prompt: "held [standin:delay=40]", size: "64x64", steps: 40, seed: 3 };
+    const first = await direct("/v1/images/generations", json(body, bearer(k.key, { "idempotency-key": key })));
+    const text = await first.text();
+    expect((JSON.parse(text) as { data: unknown[] }).data).toHaveLength(1);
+    const replay = await call("/v1/images/generations", json(body, bearer(k.key, { "idempotency-key": key })));
+    expect(replay.headers.get("idempotent-replayed")).toBe("true");
+    expect(await replay.text()).toBe(text);
+
+    const failing = await direct("/v1/images/generations", json({ prompt: "late crash [standin:fail=internal] [standin:fail_after=35] [standin:delay=40]", size: "64x64", steps: 40 }, bearer(k.key)));
+    expect(failing.status).toBe(200);
+    await expect(failing.text()).rejects.toThrow();
+    const rows = await settledLedger(k.account_id, 2);
+    expect(rows[1]).toMatchObject({ status: "released", committed_milli: 0, release_reason: "failed: backend_error" });
+  });
+
+  it.skipIf(!standIn)("a stream cancelled after a preview reached the client pays for the steps that ran", async () => {
+    const k = await createKey();
+    const rid = uniq("preview");
+    const res = await direct("/v1/images/generations", json({ prompt: "previews [standin:delay=30]", size: "64x64", steps: 40, stream: true, partial_images: 2 }, bearer(k.key, { "x-request-id": rid })));
+    const reader = res.body!.getReader();
+    await readUntil(reader, /image_generation\.partial_image/);
+    await reader.cancel();
+    const [row] = await settledLedger(k.account_id);
+    // the first preview comes after step 13 of 40; the steps run until the cancel arrived are charged, not all 40
+    expect(row, JSON.stringify(row)).toMatchObject({ status: "committed" });
+    expect(row.committed_milli).toBeGreaterThanOrEqual(imageUnitsMilli(64, 64, 13));
+    expect(row.committed_milli).toBeLessThan(imageUnitsMilli(64, 64, 40));
+    await cancelledAtBackend(rid);
+    const event = await waitFor(() => usageRow(row.job_id));
+    expect(event).toMatchObject({ units_milli: row.committed_milli });
+  });
+
+  it.skipIf(!standIn)("a chat stream cancelled after answer text reached the client pays its reserved units; before any text, nothing", async () => {
+    const k = await createKey();
+    const chat = (question: string) =>
+      json({ stream: true, max_tokens: 64, messages: [{ role: "user", content: [{ type: "text", text: question }, { type: "image_url", image_url: { url: dataUrl(img) } }] }] }, bearer(k.key));
+    const img = await png(32, 32);
+    const res = await direct("/v1/chat/completions", chat("what is it [standin:delay=50]"));
+    const reader = res.body!.getReader();
+    await readUntil(reader, /"content":"[^"]+"/);
+    await reader.cancel();
+    const [row] = await settledLedger(k.account_id);
+    expect(row).toMatchObject({ status: "committed", committed_milli: understandUnitsMilli(32 * 32, 64) });
+
+    const early = await direct("/v1/chat/completions", chat("slow start [standin:delay=400]"));
+    const r2 = early.body!.getReader();
+    expect(new TextDecoder().decode((await r2.read()).value)).toContain('"role":"assistant","content":""');
+    await r2.cancel();
+    const rows = await settledLedger(k.account_id, 2);
+    expect(rows[1]).toMatchObject({ status: "released", committed_milli: 0, release_reason: "cancelled by client" });
   });
 
   it("records usage by day and task for GET /v1/usage", async () => {

@@ -17,7 +17,12 @@ import { TTL } from "../config";
 import type { JobType } from "../schemas/jobs";
 
 /** What the Job object uses: the orchestrators, the results bucket and signing secret, its account's ledger. */
-export type JobBindings = OrchestratorBindings & ResultBindings & LedgerBindings;
+export type JobBindings = OrchestratorBindings &
+  ResultBindings &
+  LedgerBindings & {
+    /** "true" only for local development and tests: webhooks may go to private hosts (lib/url-policy.ts) */
+    ALLOW_PRIVATE_URLS?: string;
+  };
 
 /** The Job object of `jobId`. */
 export const jobStub = (env: { JOB: DurableObjectNamespace<JobDO> }, jobId: string) => env.JOB.get(env.JOB.idFromName(jobId));
@@ -246,14 +251,16 @@ export class JobDO extends DurableObject<JobBindings> {
     const r = this.row();
     if (!r?.webhook_url || r.webhook_state !== "pending" || (r.webhook_next_ms ?? 0) > Date.now()) return;
     const whsec = await accountWebhookSecret(this.env.SIGNING_SECRET, r.account_id);
-    const res = await deliverWebhook(r.webhook_url, whsec, `${r.id}.${r.status}`, await this.view(r));
+    // the URL is checked again at every attempt (inside deliverWebhook), not only when the job was created
+    const policy = { allowPrivate: this.env.ALLOW_PRIVATE_URLS === "true" };
+    const res = await deliverWebhook(r.webhook_url, whsec, `${r.id}.${r.status}`, await this.view(r), policy);
     const attempts = r.webhook_attempts + 1;
     if (res.ok) {
       this.sql.exec("UPDATE job SET webhook_state = 'delivered', webhook_attempts = ?", attempts);
       this.event("webhook.delivered", { status: res.status, attempts });
-    } else if (attempts >= TTL.webhookAttempts) {
+    } else if (res.refused || attempts >= TTL.webhookAttempts) {
       this.sql.exec("UPDATE job SET webhook_state = 'failed', webhook_attempts = ?", attempts);
-      this.event("webhook.failed", { status: res.status, attempts });
+      this.event("webhook.failed", { status: res.status, attempts, ...(res.refused ? { error: res.error } : {}) });
     } else {
       const next = Date.now() + TTL.webhookBackoffMs * 2 ** (attempts - 1);
       this.sql.exec("UPDATE job SET webhook_attempts = ?, webhook_next_ms = ?", attempts, next);

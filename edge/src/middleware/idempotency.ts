@@ -2,11 +2,13 @@
 // idempotency record. Before any work: the same body after completion replays the stored response
 // (`idempotent-replayed: true`), the same key with another body is a 422, a request still running is a 409,
 // and a request that failed (released, nothing charged) may run again. Bodies are compared by a canonical
-// hash (sorted JSON keys; multipart fields with file digests), so a re-encoded identical request matches.
+// hash (sorted JSON keys; multipart fields by name, each name's values and file digests in the order sent),
+// so a re-encoded identical request matches while the same images in another order (a style edit's content
+// and reference) do not.
 import { createMiddleware } from "hono/factory";
 import type { Context } from "hono";
 import type { AppEnv } from "../env";
-import { ApiError } from "../errors";
+import { ApiError, invalid } from "../errors";
 import { sha256Hex } from "../lib/crypto";
 import { idempotentJobId } from "../lib/ids";
 import { LIMITS } from "../config";
@@ -29,13 +31,23 @@ export async function canonicalRequestHash(c: Context<AppEnv>): Promise<string> 
   const ct = c.req.header("content-type") ?? "";
   let canonical: string;
   if (ct.includes("multipart/form-data") || ct.includes("application/x-www-form-urlencoded")) {
-    const form = await c.req.formData();
-    const parts: string[] = [];
+    let form: FormData;
+    try {
+      form = await c.req.formData();
+    } catch {
+      throw invalid("Malformed multipart body", null, "invalid_multipart");
+    }
+    // Field names in a canonical order; the values of one name (image[] above all) in the order sent.
+    const byName = new Map<string, string[]>();
     for (const [k, entry] of form.entries()) {
       const v = entry as unknown as string | File;
-      parts.push(typeof v === "string" ? `${k}=${JSON.stringify(v)}` : `${k}=file:${v.type}:${await sha256Hex(new Uint8Array(await v.arrayBuffer()))}`);
+      const value = typeof v === "string" ? JSON.stringify(v) : `file:${v.type}:${await sha256Hex(new Uint8Array(await v.arrayBuffer()))}`;
+      byName.set(k, [...(byName.get(k) ?? []), value]);
     }
-    canonical = parts.sort().join("&");
+    canonical = [...byName.keys()]
+      .sort()
+      .map((k) => byName.get(k)!.map((v) => `${k}=${v}`).join("&"))
+      .join("&");
   } else {
     const text = await c.req.text();
     try {

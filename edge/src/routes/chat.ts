@@ -1,7 +1,8 @@
 // POST /v1/chat/completions: image understanding with image_url content parts (data URLs, or remote URLs
 // fetched with a size and time cap). Metered like images (input megapixels x answer steps) through
 // services/metered-response.ts. stream: true sends chat.completion.chunk events and `data: [DONE]`, as the
-// OpenAI SDKs expect.
+// OpenAI SDKs expect; a stream the client cancels after answer text reached it pays its reserved units
+// (docs/edge.md, partial work: the orchestrator reports chat steps only with the result).
 import { createRoute, z } from "@hono/zod-openapi";
 import { createRouter } from "../validation";
 import { ChatCompletion, ChatCompletionRequest } from "../schemas/chat";
@@ -30,7 +31,7 @@ export const chat = createRouter();
 
 chat.openapi(route, async (c) => {
   const body = c.req.valid("json");
-  const spec = await chatSpec(c.env, body);
+  const spec = await chatSpec(c.env, body, c.get("principal").plan);
   const includeUsage = body.stream_options?.include_usage ?? false;
   const pool = OrchestratorPool.fromEnv(c.env);
   const requestId = c.get("requestId");
@@ -41,9 +42,10 @@ chat.openapi(route, async (c) => {
     return {
       run: async (signal, emit) => {
         await emit?.({ data: chunks.delta({ role: "assistant", content: "" }) });
-        return runUnderstand(pool, spec, { requestId, signal, onDelta: emit && ((text) => emit({ data: chunks.delta({ content: text }) })) });
+        return runUnderstand(pool, spec, { requestId, signal, onDelta: emit && ((text) => emit({ data: chunks.delta({ content: text }), delivers: text.length > 0 })) });
       },
       usage: (r) => ({ milli: r.unitsMilli, images: spec.images.length, steps: r.steps }),
+      ranSoFar: () => ({ milli: estimateUnderstandMilli(spec), images: spec.images.length, steps: spec.steps ?? spec.maxTokens }),
       body: (r): z.infer<typeof ChatCompletion> => chatCompletion(id, model, r),
       stream: {
         final: (r) => [chunks.delta({}, r.finishReason), ...(includeUsage ? [chunks.usage(r)] : []), "[DONE]"].map((data) => ({ data })),

@@ -11,10 +11,18 @@ import { checkSignature, FILES_PREFIX } from "../signed-urls";
 
 export const files = new Hono<AppEnv>();
 
+/** The R2 key a file URL names, or undefined when its path does not decode (no stored key looks like that). */
+function fileKey(url: string): string | undefined {
+  try {
+    return new URL(url).pathname.slice(FILES_PREFIX.length).split("/").map(decodeURIComponent).join("/");
+  } catch {
+    return undefined;
+  }
+}
+
 async function serve(c: Context<AppEnv>, head: boolean): Promise<Response> {
-  const path = new URL(c.req.url).pathname;
-  const key = path.slice(FILES_PREFIX.length).split("/").map(decodeURIComponent).join("/");
-  if (!key.startsWith("results/")) throw notFound("No such file", "file_not_found");
+  const key = fileKey(c.req.url);
+  if (!key?.startsWith("results/")) throw notFound("No such file", "file_not_found");
   const check = await checkSignature(c.env.SIGNING_SECRET, key, c.req.query("expires"), c.req.query("signature"));
   if (check === "invalid") throw new ApiError(403, "permission_error", "Invalid file signature.", "invalid_signature");
   if (check === "expired") throw new ApiError(403, "permission_error", "This link has expired; fetch the job again for a fresh one.", "url_expired");

@@ -1,7 +1,8 @@
 // POST /v1/images/generations and /v1/images/edits (OpenAI-compatible), metered through
 // services/metered-response.ts. `stream: true` answers Server-Sent Events: <prefix>.progress after each
 // step, <prefix>.partial_image for previews, <prefix>.completed per image (prefix image_generation or
-// image_edit); an `error` event if it fails mid-way (nothing charged).
+// image_edit); an `error` event if it fails mid-way (nothing charged). A stream the client cancels after a
+// preview reached it pays for the steps that ran (docs/edge.md, partial work).
 import { createRoute, z } from "@hono/zod-openapi";
 import type { Context } from "hono";
 import type { AppEnv } from "../env";
@@ -10,7 +11,7 @@ import { ImageEditMultipart, ImageGenerationRequest, ImagesResponse } from "../s
 import { workErrors } from "../schemas/common";
 import { generationSpec } from "../services/specs";
 import { readEditRequest } from "../services/requests";
-import { estimateImageMilli, runImages, type ImageRunResult, type ImageSpec } from "../services/images";
+import { estimateImageMilli, ImageProgress, runImages, type ImageRunResult, type ImageSpec } from "../services/images";
 import { buildImagesResponse, completedEvents, streamEvent } from "../services/image-output";
 import { meteredResponse } from "../services/metered-response";
 import { OrchestratorPool } from "../backend/pool";
@@ -44,18 +45,19 @@ function respondImages(c: Context<AppEnv>, spec: ImageSpec, responseFormat: "b64
   return meteredResponse(c, { task: spec.kind, estimateMilli: estimateImageMilli(spec), stream }, (jobId) => {
     const body = (run: ImageRunResult): Promise<z.infer<typeof ImagesResponse>> =>
       buildImagesResponse(c.env, origin, accountId, jobId, spec, run, responseFormat);
+    const progress = new ImageProgress(spec);
     return {
       run: (signal, emit) =>
         runImages(pool, spec, {
           requestId,
           signal,
-          onEvent:
-            emit &&
-            (async (e) => {
-              const ev = streamEvent(prefix, spec, e);
-              if (ev) await emit({ event: ev.event, data: JSON.stringify(ev.data) });
-            }),
+          onEvent: async (e) => {
+            progress.note(e);
+            const ev = emit && streamEvent(prefix, spec, e);
+            if (ev) await emit({ event: ev.event, data: JSON.stringify(ev.data), delivers: e.type === "partial_image" });
+          },
         }),
+      ranSoFar: () => progress.usage(),
       usage: (run) => ({ milli: run.unitsMilli, images: run.images.length, steps: run.steps }),
       body,
       stream: {

@@ -1,6 +1,7 @@
 // Async jobs: POST /v1/jobs (202 + job object), GET /v1/jobs/{id}, GET /v1/jobs/{id}/events (SSE, resumable
 // with Last-Event-ID), POST /v1/jobs/{id}/cancel. The units are reserved at creation (429s happen here),
-// inputs go to R2, and the Job object runs the generation even if the client goes away.
+// inputs go to R2, and the Job object runs the generation even if the client goes away. A job id is looked
+// up in the job directory (D1) before its Job object is addressed, so unknown ids cost no object storage.
 import { createRoute, z } from "@hono/zod-openapi";
 import { streamSSE } from "hono/streaming";
 import { createRouter } from "../validation";
@@ -13,9 +14,18 @@ import { acceptedJob } from "../services/metered-response";
 import { modelId } from "../services/specs";
 import { ApiError, notFound } from "../errors";
 import { jobStub, type StoredSpec } from "../durable/job";
+import { ownsJob, registerJob } from "../services/job-directory";
+import type { Context } from "hono";
+import type { AppEnv } from "../env";
 
 const JobId = z.object({ id: z.string().regex(/^job_[A-Za-z0-9]{8,64}$/, "not a job id").openapi({ param: { name: "id", in: "path" }, example: "job_7HcZ3..." }) });
 const jobNotFound = () => notFound("No such job", "job_not_found");
+
+/** The caller's Job object for `id`, or a 404 when the caller never created that job. */
+async function callersJob(c: Context<AppEnv>, id: string) {
+  if (!(await ownsJob(c.env.DB, id, c.get("principal").accountId))) throw jobNotFound();
+  return jobStub(c.env, id);
+}
 const notFoundResponse = { 404: { content: { "application/json": { schema: ErrorSchema } }, description: "No such job (for this account)" } };
 
 export const jobs = createRouter();
@@ -57,6 +67,7 @@ jobs.post("/jobs", async (c) => {
       }
       work = { type: req.type, spec, inputs, maskKey };
     }
+    await registerJob(c.env.DB, jobId, p.accountId);
     const job = await jobStub(c.env, jobId).create({ id: jobId, accountId: p.accountId, keyId: p.keyId, origin, requestId: c.get("requestId"), webhookUrl: req.webhookUrl, work });
     return { job, location: `${origin}/v1/jobs/${jobId}` };
   });
@@ -74,7 +85,7 @@ const getRoute = createRoute({
 
 jobs.openapi(getRoute, async (c) => {
   const { id } = c.req.valid("param");
-  const job = await jobStub(c.env, id).get(c.get("principal").accountId);
+  const job = await (await callersJob(c, id)).get(c.get("principal").accountId);
   if (!job) throw jobNotFound();
   return c.json(job as z.infer<typeof Job>, 200);
 });
@@ -93,7 +104,7 @@ const eventsRoute = createRoute({
 jobs.openapi(eventsRoute, async (c) => {
   const { id } = c.req.valid("param");
   const accountId = c.get("principal").accountId;
-  const stub = jobStub(c.env, id);
+  const stub = await callersJob(c, id);
   let after = Number(c.req.header("last-event-id") ?? 0) || 0;
   const first = await stub.events(accountId, after);
   if (!first) throw jobNotFound();
@@ -128,7 +139,7 @@ const cancelRoute = createRoute({
 
 jobs.openapi(cancelRoute, async (c) => {
   const { id } = c.req.valid("param");
-  const r = await jobStub(c.env, id).cancel(c.get("principal").accountId);
+  const r = await (await callersJob(c, id)).cancel(c.get("principal").accountId);
   if (!("job" in r)) {
     if (r.reason === "not_found") throw jobNotFound();
     throw new ApiError(409, "invalid_request_error", `The job is already ${r.status}; it cannot be cancelled.`, "job_not_cancelable");

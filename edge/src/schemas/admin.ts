@@ -1,5 +1,6 @@
 // Admin API schemas: keys (created, listed, revoked, re-planned), plans and cross-account usage.
 import { z } from "@hono/zod-openapi";
+import { DEFAULTS, LIMITS } from "../config";
 
 export const PlanSchema = z
   .object({
@@ -11,10 +12,11 @@ export const PlanSchema = z
     monthly_units: z.number().int().min(0),
     max_pixels: z.number().int().min(64 * 64),
     max_steps: z.number().int().min(1).max(4096),
+    max_answer_tokens: z.number().int().min(1).max(LIMITS.maxAnswerTokens).openapi({ description: "chat: largest answer token budget (max_tokens)" }),
   })
   .openapi("Plan");
 
-export const PlanBody = PlanSchema.omit({ id: true });
+export const PlanBody = PlanSchema.omit({ id: true }).extend({ max_answer_tokens: PlanSchema.shape.max_answer_tokens.default(DEFAULTS.answerTokens) });
 
 export const KeyCreateBody = z
   .object({

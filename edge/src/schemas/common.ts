@@ -1,6 +1,7 @@
 // Shared schemas: OpenAI's error body, sizes, formats and the standard error responses of a route.
 import { z } from "@hono/zod-openapi";
 import { LIMITS } from "../config";
+import { overTokens } from "../lib/text-bounds";
 
 export const ErrorSchema = z
   .object({
@@ -38,6 +39,17 @@ export const Size = z
 
 export const OutputFormat = z.enum(["png", "webp", "jpeg"]);
 export const ResponseFormat = z.enum(["b64_json", "url"]);
+
+/** A prompt: capped in characters and, as a lower bound, in the orchestrator's prompt tokens. */
+export const Prompt = z
+  .string()
+  .min(1)
+  .max(LIMITS.promptChars)
+  .superRefine((text, ctx) => {
+    const over = overTokens(text, LIMITS.promptTokens);
+    if (over) ctx.addIssue({ code: "custom", message: `prompt ${over}` });
+  })
+  .openapi({ description: `At most ${LIMITS.promptChars} characters and ${LIMITS.promptTokens} tokens` });
 
 /** Parses and range-checks "WxH"; "auto" means the default. */
 export function parseSize(size: string, fallback: { width: number; height: number }): { width: number; height: number } | string {

@@ -1,11 +1,11 @@
 // Request and response schemas of /v1/images/generations and /v1/images/edits (OpenAI-compatible).
 import { z } from "@hono/zod-openapi";
 import { LIMITS } from "../config";
-import { generationOptions, Size } from "./common";
+import { generationOptions, Prompt, Size } from "./common";
 
 export const ImageGenerationRequest = z
   .object({
-    prompt: z.string().min(1).max(LIMITS.promptChars),
+    prompt: Prompt,
     model: z.string().optional().openapi({ example: "lumina-dimoo" }),
     size: Size.default("1024x1024"),
     ...generationOptions,
@@ -14,12 +14,14 @@ export const ImageGenerationRequest = z
 
 export const EDIT_TASKS = ["edit", "subject", "control", "dense", "style", "multiview", "inpaint", "outpaint"] as const;
 
-const num = (s: z.ZodNumber) => z.preprocess((v) => (typeof v === "string" && v.trim() !== "" ? Number(v) : v), s);
+/** Multipart numbers: plain decimal text only ("0x2", "1e3" or "" stay text and fail as the wrong type). */
+const DECIMAL = /^[+-]?(\d+(\.\d*)?|\.\d+)$/;
+const num = (s: z.ZodNumber) => z.preprocess((v) => (typeof v === "string" && DECIMAL.test(v.trim()) ? Number(v) : v), s);
 const bool = z.preprocess((v) => (v === "true" ? true : v === "false" ? false : v), z.boolean());
 
 /** Non-file fields of an edit; multipart strings are coerced. */
 export const ImageEditFields = z.object({
-  prompt: z.string().min(1).max(LIMITS.promptChars),
+  prompt: Prompt,
   model: z.string().optional(),
   task: z.enum(EDIT_TASKS).optional().openapi({ description: "Default: inpaint when a mask is given, else edit" }),
   edit_type: z.string().max(64).optional().openapi({ description: "Sub-type: edit_add/edit_remove/... (edit), canny/depth/hed/openpose (control), view name (multiview)" }),

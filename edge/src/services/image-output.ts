@@ -32,7 +32,8 @@ export async function storeImages(env: ResultBindings, accountId: string, jobId:
 
 export function imageUsage(spec: ImageSpec, run: Pick<ImageRunResult, "images" | "unitsMilli" | "steps">) {
   const text = run.images.reduce((s, im) => s + im.promptTokens, 0);
-  const imageIn = spec.images.length > 0 ? run.images.length * Math.round((run.images[0]?.width ?? 0) / 16) * Math.round((run.images[0]?.height ?? 0) / 16) : 0;
+  // one image token per 16x16 input pixels, read again for every output image
+  const imageIn = run.images.length * Math.round((spec.inputPixels ?? 0) / 256);
   const out = run.images.reduce((s, im) => s + im.outputTokens, 0);
   return {
     input_tokens: text + imageIn,

@@ -6,7 +6,7 @@ import { Task, ImageFormat, type GenerateRequestSchema } from "../../../proto/ge
 import type { OrchestratorPool } from "../backend/pool";
 import { ApiError } from "../errors";
 import { imageUnitsMilli } from "../metering";
-import { TTL } from "../config";
+import { LIMITS, TTL } from "../config";
 
 export type OutputFormat = "png" | "webp" | "jpeg";
 export type PublicTask = "edit" | "subject" | "control" | "dense" | "style" | "multiview" | "inpaint" | "outpaint";
@@ -32,6 +32,8 @@ export interface ImageSpec {
   /** output size: requested (text-to-image) or the first input image's (image-to-image) */
   width: number;
   height: number;
+  /** pixels of all input images together (edits attend to them at every step); 0 for text-to-image */
+  inputPixels: number;
   steps: number;
   n: number;
   seed: number;
@@ -69,14 +71,44 @@ export interface ImageRunResult {
   steps: number;
 }
 
-/** Units reserved before the call: requested size x requested steps x n. */
-export const estimateImageMilli = (s: Pick<ImageSpec, "width" | "height" | "steps" | "n">): number => imageUnitsMilli(s.width, s.height, s.steps, s.n);
+/**
+ * The steps each output image has run so far, from its progress events: the usage of a stream the client
+ * cancelled after a preview reached it (the partial-work rule in docs/edge.md).
+ */
+export class ImageProgress {
+  private readonly steps = new Map<number, number>();
+
+  constructor(private readonly spec: Pick<ImageSpec, "width" | "height" | "inputPixels">) {}
+
+  note(e: ImageEvent): void {
+    if (e.type === "progress") this.steps.set(e.index, Math.max(e.step, this.steps.get(e.index) ?? 0));
+  }
+
+  usage(): { milli: number; images: number; steps: number } {
+    const steps = [...this.steps.values()];
+    return {
+      milli: steps.reduce((s, n) => s + imageUnitsMilli(this.spec.width, this.spec.height, n, 1, this.spec.inputPixels), 0),
+      images: steps.length,
+      steps: Math.max(0, ...steps),
+    };
+  }
+}
+
+/** Units reserved before the call: (requested size + input images) x requested steps x n. */
+export const estimateImageMilli = (s: Pick<ImageSpec, "width" | "height" | "steps" | "n" | "inputPixels">): number => imageUnitsMilli(s.width, s.height, s.steps, s.n, s.inputPixels);
+
+/** Image `index`'s request id: the request's with a `.index` suffix when it fans out, within the orchestrator's length limit. */
+function imageRequestId(requestId: string, index: number, n: number): string {
+  if (n <= 1) return requestId;
+  const suffix = `.${index}`;
+  return `${requestId.slice(0, LIMITS.requestIdChars - suffix.length)}${suffix}`;
+}
 
 export function generateRequest(spec: ImageSpec, index: number, requestId: string): MessageInitShape<typeof GenerateRequestSchema> {
   const steps = spec.steps;
   const previewEvery = spec.partialImages > 0 ? Math.max(1, Math.floor(steps / (spec.partialImages + 1))) : 0;
   return {
-    requestId: spec.n > 1 ? `${requestId}.${index}` : requestId,
+    requestId: imageRequestId(requestId, index, spec.n),
     task: TASKS[spec.task],
     prompt: spec.prompt,
     width: spec.task === "text_to_image" ? spec.width : 0,
@@ -144,7 +176,7 @@ export async function runImages(
         }),
       ),
     );
-    const unitsMilli = images.reduce((s, im) => s + imageUnitsMilli(im.width, im.height, im.steps), 0);
+    const unitsMilli = images.reduce((s, im) => s + imageUnitsMilli(im.width, im.height, im.steps, 1, spec.inputPixels), 0);
     return { images, unitsMilli, steps: images[0]?.steps ?? spec.steps };
   } finally {
     opts.signal?.removeEventListener("abort", onOuterAbort);

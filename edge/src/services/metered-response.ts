@@ -1,9 +1,11 @@
 // Answers a metered request. It opens the caller's reservation (429s and idempotent replays happen here),
 // runs the work and answers JSON or Server-Sent Events, settling the reservation exactly once: committed with
 // the units actually used, the answer stored first when the request is idempotent, or released on failure,
-// cancellation or client disconnect (nothing charged). A streamed handler outlives a client that leaves
-// (lib/outlive.ts) so that its release still reaches the Account object. Async job creation answers 202 and
-// leaves its reservation to the Job object. Used by the images, chat and jobs routes.
+// cancellation or client disconnect. A client that leaves cancels the orchestrator call and pays under the
+// partial-work rule of docs/edge.md: the steps that ran once some output (a preview, answer text) reached
+// it, else nothing. Both answers outlive a client that leaves (lib/outlive.ts, lib/held-json.ts) so that
+// the settlement still reaches the Account object. Async job creation answers 202 and leaves its
+// reservation to the Job object. Used by the images, chat and jobs routes.
 import type { Context } from "hono";
 import { streamSSE } from "hono/streaming";
 import type { AppEnv } from "../env";
@@ -12,6 +14,8 @@ import { newId } from "../lib/ids";
 import { outliveClient } from "../lib/outlive";
 import { milliToUnits, type UsageTask } from "../metering";
 import { toApiError } from "../backend/errors";
+import { heldJson } from "../lib/held-json";
+import { TTL } from "../config";
 import { idempotencyError, replayResponse } from "./idempotent-replay";
 import { Reservation, type Refusal, type Usage } from "./reservation";
 
@@ -19,6 +23,8 @@ import { Reservation, type Refusal, type Usage } from "./reservation";
 export interface StreamEvent {
   event?: string;
   data: string;
+  /** carries model output (a preview image, answer text): once sent, a cancelled stream pays for what ran */
+  delivers?: boolean;
 }
 
 /** Relays a live event to a streaming client (undefined when the answer is JSON). */
@@ -28,6 +34,8 @@ export type Emit = (e: StreamEvent) => Promise<void>;
 export interface MeteredWork<R, B> {
   run(signal: AbortSignal, emit?: Emit): Promise<R>;
   usage(result: R): Usage;
+  /** the work run so far: what a stream cancelled after it delivered output is charged */
+  ranSoFar(): Usage;
   /** the JSON answer */
   body(result: R): Promise<B> | B;
   /** the SSE answer: events after the commit, and the event that reports a failure */
@@ -98,17 +106,22 @@ export async function meteredResponse<R, B>(c: Context<AppEnv>, request: Metered
   const work = build(reservation.jobId);
 
   if (!request.stream) {
-    let body: B;
-    try {
-      body = await reservation.settle(async () => {
-        const result = await work.run(c.req.raw.signal);
-        const value = await work.body(result);
-        return { value, usage: work.usage(result), response: { status: 200, contentType: "application/json", body: () => JSON.stringify(value) } };
-      });
-    } catch (e) {
-      throw toApiError(e);
-    }
-    return c.json(body, 200);
+    // Nothing reaches a JSON client before the answer, so one that leaves is charged nothing.
+    return heldJson(
+      c,
+      async (signal) => {
+        try {
+          return await reservation.settle(async () => {
+            const result = await work.run(signal);
+            const value = await work.body(result);
+            return { value, usage: work.usage(result), response: { status: 200, contentType: "application/json", body: () => JSON.stringify(value) } };
+          }, signal);
+        } catch (e) {
+          throw toApiError(e);
+        }
+      },
+      TTL.answerHoldMs,
+    );
   }
 
   return streamSSE(
@@ -117,8 +130,12 @@ export async function meteredResponse<R, B>(c: Context<AppEnv>, request: Metered
       const client = new AbortController();
       sse.onAbort(() => client.abort(new Error("client disconnected")));
       const signal = AbortSignal.any([c.req.raw.signal, client.signal]);
+      let delivered = false;
       const write = async (e: StreamEvent) => {
-        if (!sse.aborted) await sse.writeSSE(e);
+        if (sse.aborted) return;
+        // handed to the response stream while the client is still there: counted as sent
+        if (e.delivers) delivered = true;
+        await sse.writeSSE(e);
       };
       const live: StreamEvent[] = [];
       const emit: Emit = (e) => {
@@ -130,7 +147,7 @@ export async function meteredResponse<R, B>(c: Context<AppEnv>, request: Metered
           const result = await work.run(signal, emit);
           const value = await work.stream.final(result);
           return { value, usage: work.usage(result), response: { status: 200, contentType: "text/event-stream", body: () => sseText([...live, ...value]) } };
-        }, signal);
+        }, signal, () => (delivered ? work.ranSoFar() : undefined));
         for (const e of final) await write(e);
       } catch (e) {
         await write(work.stream.failure(toApiError(e)));

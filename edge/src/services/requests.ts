@@ -94,7 +94,7 @@ export async function readJobRequest(c: Context<AppEnv>): Promise<WorkRequest> {
       req = { type, spec: editSpec(c.env, b, images, mask, plan), responseFormat: "url", stream: false, webhookUrl: b.webhook_url };
     } else {
       const b = parseWith(JobChatBody, raw);
-      req = { type, spec: await chatSpec(c.env, b), stream: false, includeUsage: true, model: b.model, webhookUrl: b.webhook_url };
+      req = { type, spec: await chatSpec(c.env, b, plan), stream: false, includeUsage: true, model: b.model, webhookUrl: b.webhook_url };
     }
   }
   if (req.webhookUrl) checkOutboundUrl(c.env, req.webhookUrl, "webhook_url");

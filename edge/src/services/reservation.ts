@@ -110,15 +110,19 @@ export class Reservation {
 
   /**
    * Runs `work` and commits the usage it reports. If it throws, or `cancel` fired by the time it finished
-   * (the client left), the reservation is released, with the reason, and the error rethrown.
+   * (the client left), the error is rethrown after the reservation is settled: a cancelled request is
+   * charged what `chargeOnCancel` reports (the work that ran, once output reached the client), anything
+   * else is released with the reason, uncharged.
    */
-  async settle<T>(work: () => Promise<Settlement<T>>, cancel?: AbortSignal): Promise<T> {
+  async settle<T>(work: () => Promise<Settlement<T>>, cancel?: AbortSignal, chargeOnCancel?: () => Usage | undefined): Promise<T> {
     let done: Settlement<T>;
     try {
       done = await work();
       cancel?.throwIfAborted();
     } catch (e) {
-      await this.release(releaseReason(cancel?.aborted ? new DOMException("cancelled", "AbortError") : e));
+      const partial = cancel?.aborted ? chargeOnCancel?.() : undefined;
+      if (partial && partial.milli > 0) await this.commit(partial);
+      else await this.release(releaseReason(cancel?.aborted ? new DOMException("cancelled", "AbortError") : e));
       throw e;
     }
     await this.commit(done.usage, done.response);

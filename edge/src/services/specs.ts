@@ -7,7 +7,7 @@ import { ApiError, invalid } from "../errors";
 import { DEFAULTS, LIMITS } from "../config";
 import { parseSize } from "../schemas/common";
 import type { ImageGenerationRequest, ImageEditFields } from "../schemas/images";
-import type { ChatCompletionRequest } from "../schemas/chat";
+import { chatQuestion, type ChatCompletionRequest } from "../schemas/chat";
 import type { ImageSpec } from "./images";
 import type { UnderstandSpec } from "./understand";
 import { loadImageRef, type InputImage } from "./inputs";
@@ -22,9 +22,12 @@ export function checkModel(env: Env, model: string | undefined): void {
 
 const randomSeed = () => crypto.getRandomValues(new Uint32Array(1))[0];
 
-function checkPlan(plan: Plan, width: number, height: number, steps: number, sizeParam: string): void {
-  if (width * height > plan.max_pixels) throw invalid(`${width}x${height} exceeds your plan's maximum of ${plan.max_pixels} pixels per image`, sizeParam, "size_not_allowed");
-  if (steps > plan.max_steps) throw invalid(`steps ${steps} exceeds your plan's maximum of ${plan.max_steps}`, "steps", "steps_not_allowed");
+function checkPixels(plan: Plan, width: number, height: number, param: string): void {
+  if (width * height > plan.max_pixels) throw invalid(`${param} is ${width}x${height}, more than your plan's maximum of ${plan.max_pixels} pixels per image`, param, "size_not_allowed");
+}
+
+function checkSteps(plan: Plan, steps: number, param = "steps"): void {
+  if (steps > plan.max_steps) throw invalid(`${param} ${steps} exceeds your plan's maximum of ${plan.max_steps} steps`, param, "steps_not_allowed");
 }
 
 export function generationSpec(env: Env, body: z.infer<typeof ImageGenerationRequest>, plan: Plan): ImageSpec {
@@ -32,13 +35,15 @@ export function generationSpec(env: Env, body: z.infer<typeof ImageGenerationReq
   const size = parseSize(body.size, { width: DEFAULTS.width, height: DEFAULTS.height });
   if (typeof size === "string") throw invalid(size, "size");
   const steps = body.steps ?? DEFAULTS.steps;
-  checkPlan(plan, size.width, size.height, steps, "size");
+  checkPixels(plan, size.width, size.height, "size");
+  checkSteps(plan, steps);
   return {
     kind: "image_generation",
     task: "text_to_image",
     prompt: body.prompt,
     width: size.width,
     height: size.height,
+    inputPixels: 0,
     steps,
     n: body.n,
     seed: body.seed ?? randomSeed(),
@@ -66,13 +71,16 @@ export function editSpec(env: Env, f: z.infer<typeof ImageEditFields>, images: I
   if ((task === "inpaint" || task === "outpaint") && !mask) throw invalid(`task '${task}' needs a mask`, "mask", "missing_required_parameter");
   if (task === "style" && images.length < 2) throw invalid("task 'style' needs two images: content, then style reference", "image");
   const steps = f.steps ?? DEFAULTS.steps;
-  checkPlan(plan, first.width, first.height, steps, "image");
+  // every input, not only the one that sets the output size: the model reads all of them at every step
+  for (const im of images) checkPixels(plan, im.info.width, im.info.height, im.param);
+  checkSteps(plan, steps);
   return {
     kind: "image_edit",
     task,
     prompt: f.prompt,
     width: first.width,
     height: first.height,
+    inputPixels: images.reduce((s, im) => s + im.info.width * im.info.height, 0),
     steps,
     n: f.n,
     seed: f.seed ?? randomSeed(),
@@ -88,30 +96,39 @@ export function editSpec(env: Env, f: z.infer<typeof ImageEditFields>, images: I
   };
 }
 
+/**
+ * The answer's token budget and steps, within the plan: an explicit budget or step count over the plan's
+ * limit is a 400; by default the answer takes one step per token, and a plan with fewer steps than the
+ * budget decodes several tokens per step.
+ */
+function answerBudget(plan: Plan, body: z.infer<typeof ChatCompletionRequest>): { maxTokens: number; steps?: number } {
+  const param = body.max_completion_tokens !== undefined ? "max_completion_tokens" : "max_tokens";
+  const asked = body.max_completion_tokens ?? body.max_tokens;
+  if (asked !== undefined && asked > plan.max_answer_tokens) {
+    throw invalid(`${param} ${asked} exceeds your plan's maximum of ${plan.max_answer_tokens} answer tokens`, param, "tokens_not_allowed");
+  }
+  const maxTokens = asked ?? Math.min(DEFAULTS.answerTokens, plan.max_answer_tokens);
+  if (body.steps !== undefined) checkSteps(plan, body.steps);
+  return { maxTokens, steps: body.steps ?? (maxTokens > plan.max_steps ? plan.max_steps : undefined) };
+}
+
 /** The question is the last user message's text (system/developer text prepended); images come from all user messages. */
-export async function chatSpec(env: Env, body: z.infer<typeof ChatCompletionRequest>): Promise<UnderstandSpec> {
+export async function chatSpec(env: Env, body: z.infer<typeof ChatCompletionRequest>, plan: Plan): Promise<UnderstandSpec> {
   checkModel(env, body.model);
-  const system: string[] = [];
+  const { maxTokens, steps } = answerBudget(plan, body);
   const refs: { url: string; param: string }[] = [];
-  let question = "";
   body.messages.forEach((m, i) => {
-    const parts = typeof m.content === "string" ? [{ type: "text" as const, text: m.content }] : (m.content ?? []);
-    const texts: string[] = [];
-    parts.forEach((p, j) => {
-      if (p.type === "text") texts.push(p.text);
-      else if (m.role === "user") refs.push({ url: p.image_url.url, param: `messages.${i}.content.${j}.image_url.url` });
+    if (m.role !== "user" || typeof m.content === "string") return;
+    (m.content ?? []).forEach((p, j) => {
+      if (p.type === "image_url") refs.push({ url: p.image_url.url, param: `messages.${i}.content.${j}.image_url.url` });
     });
-    if (m.role === "system" || m.role === "developer") system.push(texts.join("\n"));
-    if (m.role === "user") question = texts.join("\n");
   });
+  const { system, question } = chatQuestion(body.messages);
   if (refs.length === 0) throw invalid("at least one image_url content part is required (this model answers questions about images)", "messages", "missing_required_parameter");
   if (refs.length > LIMITS.maxImages) throw invalid(`at most ${LIMITS.maxImages} images`, "messages");
-  if (!question.trim()) question = "Describe this image.";
   const images = await Promise.all(refs.map((r) => loadImageRef(env, r.url, r.param)));
-  const maxTokens = body.max_completion_tokens ?? body.max_tokens ?? DEFAULTS.answerTokens;
-  const steps = body.steps;
   return {
-    question: [...system.filter(Boolean), question].join("\n"),
+    question: [...system.filter(Boolean), question.trim() ? question : "Describe this image."].join("\n"),
     images: images.map((i) => i.bytes),
     inputPixels: images.reduce((s, i) => s + i.info.width * i.info.height, 0),
     maxTokens,

@@ -58,7 +58,7 @@ export interface TestKey {
   account_id: string;
 }
 
-export async function createPlan(id: string, p: Partial<{ rpm: number; burst: number; concurrency: number; monthly_units: number; max_pixels: number; max_steps: number }>) {
+export async function createPlan(id: string, p: Partial<{ rpm: number; burst: number; concurrency: number; monthly_units: number; max_pixels: number; max_steps: number; max_answer_tokens: number }>) {
   const res = await admin(`/admin/plans/${id}`, {
     method: "PUT",
     body: JSON.stringify({ name: id, rpm: 1000, burst: 1000, concurrency: 8, monthly_units: 1_000_000, max_pixels: 2048 * 2048, max_steps: 256, ...p }),

@@ -11,7 +11,8 @@
 //       [standin:fail_after=N]                                  fail after N progress steps (default 0)
 //       [standin:delay=MS]                                      sleep MS per step
 //   - HTTP side doors for tests: GET /__standin/calls (call log), DELETE /__standin/calls (reset),
-//     GET /__standin/image.png (a 64x48 PNG, for image_url fetch tests).
+//     GET /__standin/image.png (a 64x48 PNG, for image_url fetch tests), /__standin/redirect.png (a 302 to
+//     it) and /__standin/slow.png (a PNG whose body stalls after its first bytes).
 import http from "node:http";
 import type { AddressInfo } from "node:net";
 import { setTimeout as sleep } from "node:timers/promises";
@@ -125,6 +126,16 @@ async function encode(raw: Buffer, width: number, height: number, format: ImageF
   }
 }
 
+/** The real orchestrator's rule (gpu-backend/src/service/dimoo-service.ts): 1-128 printable ASCII, no spaces. */
+function checkRequestId(id: string, call: StandInCall): void {
+  if (id.length > 128 || !/^[\x21-\x7e]+$/.test(id)) {
+    call.outcome = "error";
+    throw new ConnectError("bad request id", Code.InvalidArgument, undefined, [
+      { desc: FieldViolationSchema, value: { field: "request_id", description: "must be 1-128 printable ASCII characters without spaces" } },
+    ]);
+  }
+}
+
 function bearer(ctx: HandlerContext): string | undefined {
   const h = ctx.requestHeader.get("authorization") ?? "";
   return h.startsWith("Bearer ") ? h.slice(7) : undefined;
@@ -160,6 +171,7 @@ export async function startStandInOrchestrator(opts: StandInOptions): Promise<St
       previewEvery: req.previewEvery,
     };
     authorize(ctx, call);
+    checkRequestId(req.requestId, call);
     const d = directives(req.prompt);
     if (req.prompt.trim() === "") {
       call.outcome = "error";
@@ -270,6 +282,7 @@ export async function startStandInOrchestrator(opts: StandInOptions): Promise<St
       steps: req.steps,
     };
     authorize(ctx, call);
+    checkRequestId(req.requestId, call);
     const d = directives(req.question);
     if (req.images.length === 0) {
       call.outcome = "error";
@@ -363,6 +376,13 @@ export async function startStandInOrchestrator(opts: StandInOptions): Promise<St
         res.writeHead(204).end();
       } else if (req.url === "/__standin/image.png") {
         res.writeHead(200, { "content-type": "image/png", "content-length": sampleImage.length }).end(sampleImage);
+      } else if (req.url === "/__standin/redirect.png") {
+        res.writeHead(302, { location: "/__standin/image.png" }).end();
+      } else if (req.url === "/__standin/slow.png") {
+        res.writeHead(200, { "content-type": "image/png", "content-length": sampleImage.length });
+        res.write(sampleImage.subarray(0, 16)); // and nothing more until the client gives up
+        const stop = setTimeout(() => res.end(), 30_000);
+        res.on("close", () => clearTimeout(stop));
       } else {
         res.writeHead(404).end();
       }
