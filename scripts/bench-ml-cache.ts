@@ -52,11 +52,11 @@ async function main() {
   };
 
   const dimoo = createClient(DimooService, createConnectTransport({ baseUrl: orch.url, httpVersion: "1.1" }));
-  const run = async (mlCache: boolean) => {
+  const run = async (mlCache: boolean, steps = STEPS) => {
     const t0 = performance.now();
     let usage;
     for await (const ev of dimoo.generate(
-      { task: Task.TEXT_TO_IMAGE, prompt: "a lighthouse on a cliff at dusk, oil painting", width: W, height: H, steps: STEPS, seed: 7n, mlCache: { enabled: mlCache } },
+      { task: Task.TEXT_TO_IMAGE, prompt: "a lighthouse on a cliff at dusk, oil painting", width: W, height: H, steps, seed: 7n, mlCache: { enabled: mlCache } },
       { headers: { authorization: `Bearer ${TOKEN}` }, timeoutMs: 3_600_000 },
     )) {
       if (ev.event.case === "result") usage = ev.event.value.usage;
@@ -66,8 +66,8 @@ async function main() {
 
   console.log(`# ML-Cache on the dev models: ${W}x${H} text-to-image, ${STEPS} steps, guidance 4 (2 branches), ${RUNS} run(s) each, interleaved`);
   const results: Record<"off" | "on", Awaited<ReturnType<typeof run>>[]> = { off: [], on: [] };
-  await run(false); // warm-up: first-call initialisation of both models is not reported
-  await run(true);
+  await run(false, 8); // warm-up at the same length: first-call initialisation is not reported
+  await run(true, 8);
   wire.clear();
   for (let i = 0; i < RUNS; i++) {
     results.off.push(await run(false));

@@ -105,6 +105,30 @@ describe("POST /v1/images/generations", () => {
     expect(events[events.length - 1].event).toBe("image_generation.completed");
   });
 
+  it("passes the Max-Logit cache option through: true for the defaults, or its parameters", async () => {
+    const k = await createKey();
+    const rid = uniq("cache");
+    const res = await call("/v1/images/generations", json({ prompt: "a red fox", size: "64x64", steps: 8, ml_cache: true }, bearer(k.key, { "x-request-id": rid })));
+    expect(res.status).toBe(200);
+    const rid2 = uniq("cache");
+    const res2 = await call("/v1/images/generations", json({ prompt: "a red fox", size: "64x64", steps: 8, ml_cache: { cache_ratio: 0.8, refresh_interval: 3 } }, bearer(k.key, { "x-request-id": rid2 })));
+    expect(res2.status).toBe(200);
+    const rid3 = uniq("cache");
+    const res3 = await call("/v1/images/generations", json({ prompt: "a red fox", size: "64x64", steps: 8 }, bearer(k.key, { "x-request-id": rid3 })));
+    expect(res3.status).toBe(200);
+    if (standIn) {
+      expect((await standInCalls(rid))[0].mlCache).toEqual({ enabled: true });
+      expect((await standInCalls(rid2))[0].mlCache).toEqual({ enabled: true, cacheRatio: 0.8, refreshInterval: 3 });
+      expect((await standInCalls(rid3))[0].mlCache).toBeUndefined();
+    }
+    const bad = await call("/v1/images/generations", json({ prompt: "x", ml_cache: { cache_ratio: 1 } }, bearer(k.key)));
+    expect(bad.status).toBe(400);
+    expect(((await bad.json()) as { error: { param: string } }).error.param).toContain("ml_cache");
+    const edit = await call("/v1/images/edits", { method: "POST", headers: bearer(k.key), body: await editForm({ prompt: "a hat", task: "edit", ml_cache: "true", steps: "2" }, [{ name: "image", bytes: await png(32, 32) }]) });
+    expect(edit.status).toBe(400);
+    expect(((await edit.json()) as { error: { param: string } }).error.param).toBe("ml_cache");
+  });
+
   it("names the offending field in validation errors", async () => {
     const k = await createKey();
     const cases: [unknown, string][] = [

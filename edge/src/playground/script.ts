@@ -46,6 +46,7 @@ export const PLAYGROUND_JS = String.raw`"use strict";
     $("size-label").textContent = t === "generate" ? "Size" : "Max size";
     $("image-opts").hidden = t === "understand";
     $("edit-opts").hidden = t !== "edit";
+    $("cache-opts").hidden = t !== "generate" && t !== "inpaint";
     $("text-opts").hidden = t !== "understand";
   }
   Array.prototype.forEach.call(form.elements.namedItem("task"), function (r) { r.addEventListener("change", showTask); });
@@ -283,6 +284,8 @@ export const PLAYGROUND_JS = String.raw`"use strict";
     var headers = { authorization: "Bearer " + keyInput.value.trim() };
     var fields = common({ prompt: prompt.value, stream: true, partial_images: 2 });
     if (guidance.value !== "") fields.guidance_scale = Number(guidance.value);
+    // The Max-Logit cache applies to the tasks the reference caches (docs/edge.md).
+    if ($("ml-cache").checked && (t === "generate" || t === "inpaint")) fields.ml_cache = true;
     if (t === "generate") {
       fields.size = sizeSel.value;
       headers["content-type"] = "application/json";

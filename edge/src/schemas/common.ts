@@ -63,6 +63,18 @@ export function parseSize(size: string, fallback: { width: number; height: numbe
 }
 
 /** Generation options shared by generations and edits (OpenAI names plus DiMOO extensions). */
+/** The Max-Logit cache (docs/edge.md): true for the reference defaults, or its parameters. */
+export const MlCacheOption = z
+  .union([
+    z.boolean(),
+    z.object({
+      cache_ratio: z.number().min(0).lt(1).optional().openapi({ description: "fraction of positions reused on a cached step (default 0.9)" }),
+      warmup_ratio: z.number().min(0).max(1).optional().openapi({ description: "fraction of the steps that always refresh first (default 0.3)" }),
+      refresh_interval: z.number().int().min(2).optional().openapi({ description: "refresh every N steps after the warm-up (default 5)" }),
+    }),
+  ])
+  .openapi({ description: "DiMOO extension: run with the Max-Logit cache (text-to-image, inpaint, outpaint); off by default" });
+
 export const generationOptions = {
   n: z.number().int().min(1).max(LIMITS.maxN).default(1).openapi({ description: "Images to generate; fans out as n calls with seed, seed+1, ..." }),
   response_format: ResponseFormat.default("b64_json").openapi({ description: "url: signed, expiring link to the stored image" }),
@@ -75,6 +87,7 @@ export const generationOptions = {
   steps: z.number().int().min(1).max(1024).optional().openapi({ description: "DiMOO extension: diffusion steps (default 64)" }),
   guidance_scale: z.number().min(0).max(50).optional().openapi({ description: "DiMOO extension: text guidance" }),
   temperature: z.number().min(0).max(10).optional().openapi({ description: "DiMOO extension: sampling temperature" }),
+  ml_cache: MlCacheOption.optional(),
   quality: z.enum(["auto", "low", "medium", "high", "standard", "hd"]).optional().openapi({ description: "Accepted for SDK compatibility; ignored" }),
   background: z.enum(["auto", "opaque", "transparent"]).optional().openapi({ description: "Accepted for SDK compatibility; ignored" }),
 };

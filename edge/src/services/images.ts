@@ -43,6 +43,8 @@ export interface ImageSpec {
   guidanceScale?: number;
   imageGuidanceScale?: number;
   temperature?: number;
+  /** Present when the request runs with the Max-Logit cache; unset parameters take the orchestrator's defaults. */
+  mlCache?: { cacheRatio?: number; warmupRatio?: number; refreshInterval?: number };
   editType?: string;
   images: Uint8Array[];
   mask?: Uint8Array;
@@ -117,6 +119,7 @@ export function generateRequest(spec: ImageSpec, index: number, requestId: strin
     guidanceScale: spec.guidanceScale,
     imageGuidanceScale: spec.imageGuidanceScale,
     temperature: spec.temperature,
+    mlCache: spec.mlCache && { enabled: true, ...spec.mlCache },
     seed: BigInt(spec.seed + index),
     images: spec.images,
     mask: spec.mask ?? new Uint8Array(),

@@ -5,7 +5,7 @@ import type { Env } from "../env";
 import type { Plan } from "../plan";
 import { ApiError, invalid } from "../errors";
 import { DEFAULTS, LIMITS } from "../config";
-import { parseSize } from "../schemas/common";
+import { parseSize, type MlCacheOption } from "../schemas/common";
 import type { ImageGenerationRequest, ImageEditFields } from "../schemas/images";
 import { chatQuestion, type ChatCompletionRequest } from "../schemas/chat";
 import type { ImageSpec } from "./images";
@@ -30,6 +30,16 @@ function checkSteps(plan: Plan, steps: number, param = "steps"): void {
   if (steps > plan.max_steps) throw invalid(`${param} ${steps} exceeds your plan's maximum of ${plan.max_steps} steps`, param, "steps_not_allowed");
 }
 
+/** The cache's parameters from the request's `ml_cache`; only the tasks the reference caches take it. */
+function mlCacheOf(option: z.infer<typeof MlCacheOption> | undefined, task = "text_to_image"): ImageSpec["mlCache"] {
+  if (!option) return undefined;
+  if (task !== "text_to_image" && task !== "inpaint" && task !== "outpaint") {
+    throw invalid(`ml_cache applies to text-to-image, inpaint and outpaint, not '${task}'`, "ml_cache");
+  }
+  if (option === true) return {};
+  return { cacheRatio: option.cache_ratio, warmupRatio: option.warmup_ratio, refreshInterval: option.refresh_interval };
+}
+
 export function generationSpec(env: Env, body: z.infer<typeof ImageGenerationRequest>, plan: Plan): ImageSpec {
   checkModel(env, body.model);
   const size = parseSize(body.size, { width: DEFAULTS.width, height: DEFAULTS.height });
@@ -52,6 +62,7 @@ export function generationSpec(env: Env, body: z.infer<typeof ImageGenerationReq
     partialImages: body.stream ? body.partial_images : 0,
     guidanceScale: body.guidance_scale,
     temperature: body.temperature,
+    mlCache: mlCacheOf(body.ml_cache),
     images: [],
   };
 }
@@ -90,6 +101,7 @@ export function editSpec(env: Env, f: z.infer<typeof ImageEditFields>, images: I
     guidanceScale: f.guidance_scale,
     imageGuidanceScale: f.image_guidance_scale,
     temperature: f.temperature,
+    mlCache: f.ml_cache ? mlCacheOf(f.ml_cache, task) : undefined,
     editType: f.edit_type,
     images: images.map((i) => i.bytes),
     mask: mask?.bytes,

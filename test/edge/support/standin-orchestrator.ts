@@ -58,6 +58,7 @@ export interface StandInCall {
   editType?: string;
   outputFormat?: string;
   previewEvery?: number;
+  mlCache?: { enabled: boolean; cacheRatio?: number; warmupRatio?: number; refreshInterval?: number };
   outcome?: "ok" | "error" | "cancelled";
 }
 
@@ -169,6 +170,7 @@ export async function startStandInOrchestrator(opts: StandInOptions): Promise<St
       editType: req.editType,
       outputFormat: ImageFormat[req.outputFormat],
       previewEvery: req.previewEvery,
+      mlCache: req.mlCache && { enabled: req.mlCache.enabled, cacheRatio: req.mlCache.cacheRatio, warmupRatio: req.mlCache.warmupRatio, refreshInterval: req.mlCache.refreshInterval },
     };
     authorize(ctx, call);
     checkRequestId(req.requestId, call);
