@@ -15,7 +15,6 @@ import {
   type GenerateEvent,
   type ImageResult,
 } from "../../../proto/gen/dimoo/v1/dimoo_pb";
-import type { EmbeddedBackend } from "../../../gpu-backend/src/embedded/server";
 import type { Orchestrator } from "../../../gpu-backend/src/service/orchestrator";
 import { chooseCropSize, i2iCropSizes } from "../../../gpu-backend/src/model/crops";
 import { createGeneratePipeline } from "../../../gpu-backend/src/tasks/generate";
@@ -28,22 +27,20 @@ import { gridForPixels } from "../../../gpu-backend/src/model/layout";
 import { Tokenizer } from "../../../gpu-backend/src/model/tokenizer";
 import { DEFAULT_LIMITS } from "../../../gpu-backend/src/tasks/limits";
 import { DEV_MODEL_REPOSITORY } from "../../../gpu-backend/src/cli/build-dev-models";
-import { auth, clientFor, collect, errorOf, FLAVOURS, startBackend, startOrch, TOKEN } from "./support";
+import { auth, clientFor, collect, errorOf, FLAVOURS, startDevStack, TOKEN, type DevStack } from "./support";
 
 type GenerateRequest = MessageInitShape<typeof GenerateRequestSchema>;
 
-let backend: EmbeddedBackend;
+let stack: DevStack;
 let orch: Orchestrator;
 
 beforeAll(async () => {
-  backend = await startBackend();
-  // The dev model runs on CPU: keep calls small (long rows batched together thrash memory).
-  orch = await startOrch(backend.url, { batcher: { maxBatchTokens: 8192 } });
+  stack = await startDevStack();
+  orch = stack.orch;
 });
 
 afterAll(async () => {
-  await orch?.close();
-  await backend?.close();
+  await stack?.close();
 });
 
 async function png(width: number, height: number, seed: number, alpha = false): Promise<Uint8Array> {

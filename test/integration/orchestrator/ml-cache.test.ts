@@ -10,19 +10,19 @@ import type { EmbeddedBackend } from "../../../gpu-backend/src/embedded/server";
 import type { Orchestrator } from "../../../gpu-backend/src/service/orchestrator";
 import { TRANSFORMER_CACHED_MODEL } from "../../../gpu-backend/src/engine/contract";
 import { mlCacheRefreshSteps } from "../../../gpu-backend/src/sampling/ml-cache";
-import { auth, clientFor, collect, errorOf, startBackend, startOrch, TOKEN, waitFor } from "./support";
+import { auth, clientFor, collect, errorOf, startDevStack, TOKEN, waitFor, type DevStack } from "./support";
 
+let stack: DevStack;
 let backend: EmbeddedBackend;
 let orch: Orchestrator;
 
 beforeAll(async () => {
-  backend = await startBackend();
-  orch = await startOrch(backend.url, { batcher: { maxBatchTokens: 8192 } });
+  stack = await startDevStack();
+  ({ backend, orch } = stack);
 });
 
 afterAll(async () => {
-  await orch?.close();
-  await backend?.close();
+  await stack?.close();
 });
 
 const t2i = (seed: bigint, mlCache: boolean, steps = 16) => ({

@@ -68,6 +68,27 @@ export async function startOrch(tritonUrl: string, extra: Partial<OrchestratorOp
   });
 }
 
+/** The embedded backend and an orchestrator on it, started for one test file. */
+export interface DevStack {
+  backend: EmbeddedBackend;
+  orch: Orchestrator;
+  close(): Promise<void>;
+}
+
+export async function startDevStack(): Promise<DevStack> {
+  const backend = await startBackend();
+  // The dev model runs on CPU: keep calls small (long rows batched together thrash memory).
+  const orch = await startOrch(backend.url, { batcher: { maxBatchTokens: 8192 } });
+  return {
+    backend,
+    orch,
+    async close() {
+      await orch.close();
+      await backend.close();
+    },
+  };
+}
+
 /** A TCP port nobody listens on (bound, then released). */
 export async function deadPort(): Promise<number> {
   const s = net.createServer();
