@@ -1,5 +1,6 @@
 // Starts the embedded Triton-compatible backend alone:
-//   npm run start:backend -- --repository model-repository --port 8001 [--host 0.0.0.0]
+//   npm run start:backend -- --repository model-repository --port 8001 [--host 127.0.0.1]
+// The backend has no auth, like Triton: it listens on loopback unless --host says otherwise.
 //     [--model-config-name NAME] [--instance-cap N] [--ort-workers N] [--no-wait]
 // Stops on SIGINT/SIGTERM.
 import { resolve } from "node:path";
@@ -10,7 +11,7 @@ const { values } = parseArgs({
   options: {
     repository: { type: "string", default: "model-repository" },
     port: { type: "string", default: "8001" },
-    host: { type: "string", default: "0.0.0.0" },
+    host: { type: "string", default: "127.0.0.1" },
     "model-config-name": { type: "string" },
     "instance-cap": { type: "string" },
     "ort-workers": { type: "string" },
@@ -21,7 +22,7 @@ const { values } = parseArgs({
 
 if (values.help) {
   console.log(
-    "usage: npm run start:backend -- [--repository DIR] [--port 8001] [--host 0.0.0.0] [--model-config-name NAME] [--instance-cap N] [--ort-workers N] [--no-wait]",
+    "usage: npm run start:backend -- [--repository DIR] [--port 8001] [--host 127.0.0.1] [--model-config-name NAME] [--instance-cap N] [--ort-workers N] [--no-wait]",
   );
   process.exit(0);
 }

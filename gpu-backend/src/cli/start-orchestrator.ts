@@ -8,6 +8,7 @@
 //   ORCHESTRATOR_PORT    default 50051 (native gRPC, gRPC-Web and Connect on the same port)
 //   ORCHESTRATOR_HOST    default 0.0.0.0
 //   METRICS_PORT         default 9464 (Prometheus text at /metrics)
+//   METRICS_HOST         default 127.0.0.1: the metrics have no auth; expose them to a scraper on purpose
 //   ORCHESTRATOR_TOKEN   service token (Bearer); unset: a random dev token is generated and printed
 //   MODEL_NAME           reported by Capabilities; default lumina-dimoo-dev on the embedded backend
 //   LOG_LEVEL            debug | info | warn | error (default info)
@@ -55,6 +56,7 @@ async function main(): Promise<void> {
     port: Number(env.ORCHESTRATOR_PORT ?? 50051),
     host: env.ORCHESTRATOR_HOST ?? "0.0.0.0",
     metricsPort: Number(env.METRICS_PORT ?? 9464),
+    metricsHost: env.METRICS_HOST ?? "127.0.0.1",
     modelRepository: repository,
     tokenizerPath: env.TOKENIZER_PATH,
     modelName: env.MODEL_NAME ?? (embedded ? "lumina-dimoo-dev" : "lumina-dimoo"),

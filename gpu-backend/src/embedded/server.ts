@@ -31,7 +31,7 @@ export interface StartOptions {
   repository: string;
   /** gRPC port; Triton's default 8001; 0 picks a free port (see handle.port). */
   port?: number;
-  /** Bind address; default "0.0.0.0" as Triton. */
+  /** Bind address; default "127.0.0.1": like Triton the backend has no auth, so it is exposed only on purpose. */
   host?: string;
   /**
    * Load every model before start() resolves and the port opens (Triton's behaviour, default true). With
@@ -102,7 +102,7 @@ function metadataOf(mv: ModelVersion, entryVersions: string[]): ModelMetadataRes
 }
 
 export async function start(opts: StartOptions): Promise<EmbeddedBackend> {
-  const host = opts.host ?? "0.0.0.0";
+  const host = opts.host ?? "127.0.0.1";
   const log = opts.log ?? (() => undefined);
   const pool = new OrtWorkerPool(opts.ortWorkers);
   const repo = new ModelRepository(opts.repository, { pool, instanceCap: opts.instanceCap, configName: opts.configName, log });

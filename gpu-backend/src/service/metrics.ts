@@ -128,12 +128,14 @@ export class OrchestratorMetrics {
 
 export interface MetricsServer {
   port: number;
+  /** The address it listens on. */
+  host: string;
   url: string;
   close(): Promise<void>;
 }
 
-/** Serves GET /metrics (and /healthz) on its own port. */
-export async function startMetricsServer(registry: Registry, port: number, host = "0.0.0.0"): Promise<MetricsServer> {
+/** Serves GET /metrics (and /healthz) on its own port; they have no auth, so loopback unless told otherwise. */
+export async function startMetricsServer(registry: Registry, port: number, host = "127.0.0.1"): Promise<MetricsServer> {
   const server = http.createServer((req, res) => {
     const path = (req.url ?? "/").split("?")[0];
     if (req.method === "GET" && path === "/metrics") {
@@ -151,9 +153,10 @@ export async function startMetricsServer(registry: Registry, port: number, host 
     server.once("error", reject);
     server.listen(port, host, () => resolve());
   });
-  const actual = (server.address() as AddressInfo).port;
+  const { port: actual, address } = server.address() as AddressInfo;
   return {
     port: actual,
+    host: address,
     url: `http://${host === "0.0.0.0" ? "127.0.0.1" : host}:${actual}`,
     close: () =>
       new Promise<void>((resolve) => {

@@ -37,7 +37,7 @@ export async function startOrchestratorServer<GS extends GenerateSpec, GT extend
   deps.metrics.queueDepth.collect(() => deps.batcher.queueDepth);
   deps.metrics.activeRequests.collect(() => deps.batcher.activeCount);
   const metrics =
-    opts.metricsPort === undefined ? undefined : await startMetricsServer(deps.metrics.registry, opts.metricsPort, opts.metricsHost ?? host);
+    opts.metricsPort === undefined ? undefined : await startMetricsServer(deps.metrics.registry, opts.metricsPort, opts.metricsHost ?? "127.0.0.1");
   const urlHost = host === "0.0.0.0" || host === "::" ? "127.0.0.1" : host;
   return {
     port: listener.port,

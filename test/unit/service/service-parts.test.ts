@@ -5,7 +5,7 @@ import { engineCallLimits, MAX_SEQUENCE_LENGTH } from "../../../gpu-backend/src/
 import { mapEngineError } from "../../../gpu-backend/src/engine/triton-engine";
 import { toOrchestratorError } from "../../../gpu-backend/src/errors";
 import { InvalidArgument } from "../../../gpu-backend/src/model/errors";
-import { codeName, OrchestratorMetrics } from "../../../gpu-backend/src/service/metrics";
+import { codeName, OrchestratorMetrics, startMetricsServer } from "../../../gpu-backend/src/service/metrics";
 import { createLogger } from "../../../gpu-backend/src/service/log";
 import { toConnectError } from "../../../gpu-backend/src/service/errors";
 import { FieldViolationSchema, RetryInfoSchema } from "../../../proto/gen/dimoo/v1/dimoo_pb";
@@ -62,6 +62,16 @@ describe("errors", () => {
 });
 
 describe("metrics and logs", () => {
+  it("serves the metrics on loopback unless told otherwise (they have no auth)", async () => {
+    const m = await startMetricsServer(new OrchestratorMetrics().registry, 0);
+    try {
+      expect(m.host).toBe("127.0.0.1");
+      expect((await fetch(`${m.url}/healthz`)).status).toBe(200);
+    } finally {
+      await m.close();
+    }
+  });
+
   it("render Prometheus text with labels", () => {
     const m = new OrchestratorMetrics();
     m.errors.inc({ code: codeName(Code.ResourceExhausted) });
