@@ -27,6 +27,9 @@ describe("POST /v1/images/generations", () => {
       const calls = await standInCalls(rid);
       expect(calls).toHaveLength(1);
       expect(calls[0]).toMatchObject({ method: "Generate", authorized: true, task: "TEXT_TO_IMAGE", width: 128, height: 64, steps: 4, seed: "42", outputFormat: "PNG" });
+      // The account is the tenant the orchestrator shares its slots between, weighted by the plan's concurrency.
+      expect(calls[0].tenant?.id).toBe(k.account_id);
+      expect(calls[0].tenant?.weight).toBeGreaterThanOrEqual(1);
     }
   });
 

@@ -31,7 +31,7 @@ export const chat = createRouter();
 
 chat.openapi(route, async (c) => {
   const body = c.req.valid("json");
-  const spec = await chatSpec(c.env, body, c.get("principal").plan);
+  const spec = await chatSpec(c.env, body, c.get("principal"));
   const includeUsage = body.stream_options?.include_usage ?? false;
   const pool = OrchestratorPool.fromEnv(c.env);
   const requestId = c.get("requestId");

@@ -73,7 +73,7 @@ export const images = createRouter();
 
 images.openapi(generationsRoute, async (c) => {
   const body = c.req.valid("json");
-  const spec = generationSpec(c.env, body, c.get("principal").plan);
+  const spec = generationSpec(c.env, body, c.get("principal"));
   return respondImages(c, spec, body.response_format, body.stream);
 });
 

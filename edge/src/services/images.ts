@@ -7,6 +7,7 @@ import type { OrchestratorPool } from "../backend/pool";
 import { ApiError } from "../errors";
 import { imageUnitsMilli } from "../metering";
 import { LIMITS, TTL } from "../config";
+import type { Tenant } from "../principal";
 
 export type OutputFormat = "png" | "webp" | "jpeg";
 export type PublicTask = "edit" | "subject" | "control" | "dense" | "style" | "multiview" | "inpaint" | "outpaint";
@@ -43,6 +44,8 @@ export interface ImageSpec {
   guidanceScale?: number;
   imageGuidanceScale?: number;
   temperature?: number;
+  /** Who pays, for the orchestrator's fair share (services/specs.ts). */
+  tenant?: Tenant;
   /** Present when the request runs with the Max-Logit cache; unset parameters take the orchestrator's defaults. */
   mlCache?: { cacheRatio?: number; warmupRatio?: number; refreshInterval?: number };
   editType?: string;
@@ -120,6 +123,7 @@ export function generateRequest(spec: ImageSpec, index: number, requestId: strin
     imageGuidanceScale: spec.imageGuidanceScale,
     temperature: spec.temperature,
     mlCache: spec.mlCache && { enabled: true, ...spec.mlCache },
+    tenant: spec.tenant,
     seed: BigInt(spec.seed + index),
     images: spec.images,
     mask: spec.mask ?? new Uint8Array(),

@@ -54,16 +54,16 @@ async function jsonEditImages(c: Context<AppEnv>, body: { image: string | string
 
 /** POST /v1/images/edits body (multipart or JSON). */
 export async function readEditRequest(c: Context<AppEnv>): Promise<Extract<WorkRequest, { type: "image_edit" }>> {
-  const plan = c.get("principal").plan;
+  const who = c.get("principal");
   if (isMultipart(c)) {
     const { fields, images, mask } = await multipartEdit(c);
     const f = parseWith(ImageEditFields, fields);
-    return { type: "image_edit", spec: editSpec(c.env, f, images, mask, plan), responseFormat: f.response_format, stream: f.stream, webhookUrl: fields.webhook_url };
+    return { type: "image_edit", spec: editSpec(c.env, f, images, mask, who), responseFormat: f.response_format, stream: f.stream, webhookUrl: fields.webhook_url };
   }
   const raw = await readJson(c);
   const body = parseWith(JobEditBody, raw);
   const { images, mask } = await jsonEditImages(c, body);
-  return { type: "image_edit", spec: editSpec(c.env, body, images, mask, plan), responseFormat: body.response_format, stream: body.stream, webhookUrl: body.webhook_url };
+  return { type: "image_edit", spec: editSpec(c.env, body, images, mask, who), responseFormat: body.response_format, stream: body.stream, webhookUrl: body.webhook_url };
 }
 
 function inferType(raw: Record<string, unknown>): JobType {
@@ -78,7 +78,7 @@ function inferType(raw: Record<string, unknown>): JobType {
 
 /** POST /v1/jobs body. */
 export async function readJobRequest(c: Context<AppEnv>): Promise<WorkRequest> {
-  const plan = c.get("principal").plan;
+  const who = c.get("principal");
   let req: WorkRequest;
   if (isMultipart(c)) req = await readEditRequest(c);
   else {
@@ -87,14 +87,14 @@ export async function readJobRequest(c: Context<AppEnv>): Promise<WorkRequest> {
     const type = inferType(raw as Record<string, unknown>);
     if (type === "image_generation") {
       const b = parseWith(JobGenerationBody, raw);
-      req = { type, spec: generationSpec(c.env, b, plan), responseFormat: "url", stream: false, webhookUrl: b.webhook_url };
+      req = { type, spec: generationSpec(c.env, b, who), responseFormat: "url", stream: false, webhookUrl: b.webhook_url };
     } else if (type === "image_edit") {
       const b = parseWith(JobEditBody, raw);
       const { images, mask } = await jsonEditImages(c, b);
-      req = { type, spec: editSpec(c.env, b, images, mask, plan), responseFormat: "url", stream: false, webhookUrl: b.webhook_url };
+      req = { type, spec: editSpec(c.env, b, images, mask, who), responseFormat: "url", stream: false, webhookUrl: b.webhook_url };
     } else {
       const b = parseWith(JobChatBody, raw);
-      req = { type, spec: await chatSpec(c.env, b, plan), stream: false, includeUsage: true, model: b.model, webhookUrl: b.webhook_url };
+      req = { type, spec: await chatSpec(c.env, b, who), stream: false, includeUsage: true, model: b.model, webhookUrl: b.webhook_url };
     }
   }
   if (req.webhookUrl) checkOutboundUrl(c.env, req.webhookUrl, "webhook_url");

@@ -3,6 +3,7 @@
 import type { z } from "@hono/zod-openapi";
 import type { Env } from "../env";
 import type { Plan } from "../plan";
+import { tenantOf, type Principal } from "../principal";
 import { ApiError, invalid } from "../errors";
 import { DEFAULTS, LIMITS } from "../config";
 import { parseSize, type MlCacheOption } from "../schemas/common";
@@ -40,7 +41,8 @@ function mlCacheOf(option: z.infer<typeof MlCacheOption> | undefined, task = "te
   return { cacheRatio: option.cache_ratio, warmupRatio: option.warmup_ratio, refreshInterval: option.refresh_interval };
 }
 
-export function generationSpec(env: Env, body: z.infer<typeof ImageGenerationRequest>, plan: Plan): ImageSpec {
+export function generationSpec(env: Env, body: z.infer<typeof ImageGenerationRequest>, who: Principal): ImageSpec {
+  const plan = who.plan;
   checkModel(env, body.model);
   const size = parseSize(body.size, { width: DEFAULTS.width, height: DEFAULTS.height });
   if (typeof size === "string") throw invalid(size, "size");
@@ -64,10 +66,12 @@ export function generationSpec(env: Env, body: z.infer<typeof ImageGenerationReq
     temperature: body.temperature,
     mlCache: mlCacheOf(body.ml_cache),
     images: [],
+    tenant: tenantOf(who),
   };
 }
 
-export function editSpec(env: Env, f: z.infer<typeof ImageEditFields>, images: InputImage[], mask: InputImage | undefined, plan: Plan): ImageSpec {
+export function editSpec(env: Env, f: z.infer<typeof ImageEditFields>, images: InputImage[], mask: InputImage | undefined, who: Principal): ImageSpec {
+  const plan = who.plan;
   checkModel(env, f.model);
   if (images.length === 0) throw invalid("image is required", "image", "missing_required_parameter");
   if (images.length > LIMITS.maxImages) throw invalid(`at most ${LIMITS.maxImages} images`, "image");
@@ -105,6 +109,7 @@ export function editSpec(env: Env, f: z.infer<typeof ImageEditFields>, images: I
     editType: f.edit_type,
     images: images.map((i) => i.bytes),
     mask: mask?.bytes,
+    tenant: tenantOf(who),
   };
 }
 
@@ -125,7 +130,8 @@ function answerBudget(plan: Plan, body: z.infer<typeof ChatCompletionRequest>): 
 }
 
 /** The question is the last user message's text (system/developer text prepended); images come from all user messages. */
-export async function chatSpec(env: Env, body: z.infer<typeof ChatCompletionRequest>, plan: Plan): Promise<UnderstandSpec> {
+export async function chatSpec(env: Env, body: z.infer<typeof ChatCompletionRequest>, who: Principal): Promise<UnderstandSpec> {
+  const plan = who.plan;
   checkModel(env, body.model);
   const { maxTokens, steps } = answerBudget(plan, body);
   const refs: { url: string; param: string }[] = [];
@@ -147,5 +153,6 @@ export async function chatSpec(env: Env, body: z.infer<typeof ChatCompletionRequ
     steps,
     temperature: body.temperature,
     seed: body.seed,
+    tenant: tenantOf(who),
   };
 }

@@ -5,6 +5,7 @@ import type { UnderstandRequestSchema } from "../../../proto/gen/dimoo/v1/dimoo_
 import type { OrchestratorPool } from "../backend/pool";
 import { ApiError } from "../errors";
 import { understandUnitsMilli } from "../metering";
+import type { Tenant } from "../principal";
 
 export interface UnderstandSpec {
   question: string;
@@ -15,6 +16,8 @@ export interface UnderstandSpec {
   steps?: number;
   temperature?: number;
   seed?: number;
+  /** Who pays, for the orchestrator's fair share (services/specs.ts). */
+  tenant?: Tenant;
 }
 
 export interface UnderstandResult {
@@ -41,6 +44,7 @@ export async function runUnderstand(
     steps: spec.steps ?? 0,
     temperature: spec.temperature,
     seed: spec.seed !== undefined ? BigInt(spec.seed) : undefined,
+    tenant: spec.tenant,
   };
   for await (const ev of pool.understand(req, { signal: opts.signal })) {
     const e = ev.event;

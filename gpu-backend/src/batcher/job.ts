@@ -83,6 +83,9 @@ export class Job {
   constructor(
     readonly seq: number,
     readonly requestId: string,
+    /** Who the request is for ("" = the shared default) and its share (docs: fair-share.ts). */
+    readonly tenant: string,
+    readonly weight: number,
     /** Absolute deadline (Date.now() based); Infinity = none. */
     readonly deadlineAt: number,
     private readonly onError: (err: OrchestratorError) => void,

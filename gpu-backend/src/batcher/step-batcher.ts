@@ -27,6 +27,7 @@ import {
   unavailable,
 } from "../errors";
 import { bucketFor, DEFAULT_BUCKETS } from "./buckets";
+import { FairShare } from "./fair-share";
 import { Job, type NextStep, type Running, type StepInfo, type StepTask } from "./job";
 
 export type { StepInfo, StepTask };
@@ -34,6 +35,10 @@ export type { StepInfo, StepTask };
 /** One request as the caller submits it; T is the caller's own task type, handed back to its callbacks. */
 export interface Submission<T extends StepTask> {
   requestId: string;
+  /** Who pays for the request; unset = the shared default tenant. */
+  tenant?: string;
+  /** The tenant's share relative to others (default 1). */
+  weight?: number;
   /** Absolute deadline (Date.now() based); Infinity = none. */
   deadlineAt: number;
   /** Aborted when the caller goes away. */
@@ -67,6 +72,10 @@ export interface StepBatcherOptions {
   maxActive?: number;
   /** Requests waiting for a slot (including those still preparing); beyond it: RESOURCE_EXHAUSTED. */
   maxQueue?: number;
+  /** Slots one tenant may hold at once (default: half the slots, at least 1). */
+  maxActivePerTenant?: number;
+  /** Requests one tenant may have waiting for a slot (default: half the queue, at least 1). */
+  maxQueuePerTenant?: number;
   /** Cached requests running at once: the sequences the stateful model holds (default: its profile's). */
   maxCachedActive?: number;
   /** Rows (branches) in one transformer call. */
@@ -121,6 +130,8 @@ function quietly(fn: () => void): void {
 export class StepBatcher {
   readonly maxActive: number;
   readonly maxQueue: number;
+  readonly maxActivePerTenant: number;
+  readonly maxQueuePerTenant: number;
   readonly maxCachedActive: number;
   readonly maxBatchRows: number;
   readonly maxBatchTokens: number;
@@ -136,6 +147,7 @@ export class StepBatcher {
   private running: Running[] = [];
   private seq = 0;
   private tick = 0;
+  private readonly fairShare = new FairShare();
   private looping = false;
   private stopped = false;
   private wakeLoop?: () => void;
@@ -148,6 +160,8 @@ export class StepBatcher {
     this.runner = opts.runner;
     this.maxActive = opts.maxActive ?? 8;
     this.maxQueue = opts.maxQueue ?? 32;
+    this.maxActivePerTenant = opts.maxActivePerTenant ?? Math.max(1, Math.ceil(this.maxActive / 2));
+    this.maxQueuePerTenant = opts.maxQueuePerTenant ?? Math.max(1, Math.ceil(this.maxQueue / 2));
     this.maxCachedActive = opts.maxCachedActive ?? TRANSFORMER_CACHED_LIMITS.maxSequences;
     this.maxBatchRows = opts.maxBatchRows ?? 32;
     this.maxBatchTokens = opts.maxBatchTokens ?? 1 << 18;
@@ -185,10 +199,19 @@ export class StepBatcher {
     if (position > 0 && this.queueDepth >= this.maxQueue) {
       throw resourceExhausted(`queue full (${this.waiting.length} waiting, ${this.running.length} running)`, this.retryHintMs());
     }
+    const tenant = sub.tenant ?? "";
+    if (tenant !== "") {
+      // A named tenant's requests beyond the slots it may hold wait; past its share of the queue, it alone is refused.
+      const held = this.waiting.filter((j) => j.tenant === tenant).length + this.running.filter((r) => r.job.tenant === tenant).length;
+      if (held - this.maxActivePerTenant >= this.maxQueuePerTenant) {
+        throw resourceExhausted(`queue full for this tenant (${held} requests admitted)`, this.retryHintMs());
+      }
+    }
     if (sub.signal?.aborted) throw cancelled();
     if (sub.deadlineAt <= this.now()) throw deadlineExceeded("deadline exceeded before admission");
 
-    const job = new Job(this.seq++, sub.requestId, sub.deadlineAt, (err) => this.reportError(job, err, sub));
+    const weight = sub.weight !== undefined && sub.weight > 0 ? sub.weight : 1;
+    const job = new Job(this.seq++, sub.requestId, tenant, weight, sub.deadlineAt, (err) => this.reportError(job, err, sub));
     this.waiting.push(job);
     sub.onAccepted?.(position);
 
@@ -305,20 +328,36 @@ export class StepBatcher {
    * engine's sequence slots; while they are all taken it waits and uncached requests behind it go first.
    */
   private admit(): void {
-    let cached = this.running.filter((r) => r.task.cached).length;
-    for (let i = 0; i < this.waiting.length && this.running.length < this.maxActive; ) {
-      const job = this.waiting[i];
-      const phase = job.phase;
-      if (phase.state !== "ready" || (phase.task.cached && cached >= this.maxCachedActive)) {
-        i++;
-        continue;
-      }
-      if (phase.task.cached) cached++;
-      this.waiting.splice(i, 1);
-      const running: Running = { state: "running", job, task: phase.task, listener: phase.listener, stepsDone: 0, lastTick: -1 };
+    while (this.running.length < this.maxActive) {
+      const job = this.fairShare.pick(this.admissible());
+      if (!job || job.phase.state !== "ready") return;
+      const { task, listener } = job.phase;
+      this.fairShare.admitted(job);
+      this.waiting = this.waiting.filter((j) => j !== job);
+      const running: Running = { state: "running", job, task, listener, stepsDone: 0, lastTick: -1 };
       job.phase = running;
       this.running.push(running);
     }
+  }
+
+  /**
+   * Each tenant's oldest ready request that may take a slot now: its tenant is below its cap (named tenants)
+   * and, when cached, a sequence slot is free.
+   */
+  private admissible(): Job[] {
+    const cachedFull = this.running.filter((r) => r.task.cached).length >= this.maxCachedActive;
+    const held = new Map<string, number>();
+    for (const r of this.running) held.set(r.job.tenant, (held.get(r.job.tenant) ?? 0) + 1);
+    const seen = new Set<string>();
+    const out: Job[] = [];
+    for (const job of this.waiting) {
+      const phase = job.phase;
+      if (phase.state !== "ready" || seen.has(job.tenant) || (phase.task.cached && cachedFull)) continue;
+      if (job.tenant !== "" && (held.get(job.tenant) ?? 0) >= this.maxActivePerTenant) continue;
+      seen.add(job.tenant);
+      out.push(job);
+    }
+    return out;
   }
 
   /** Drops running requests that were cancelled or ran past their deadline. */

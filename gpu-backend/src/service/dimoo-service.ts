@@ -139,6 +139,8 @@ export function dimooRoutes<GS extends GenerateSpec, GT extends ImageTask, US ex
         requestId,
         deadlineAt: deadline,
         signal: ctx.signal,
+        tenant: req.tenant?.id,
+        weight: req.tenant?.weight,
         prepare: (signal) => deps.generate.prepare(spec, { requestId, signal }),
         onAccepted: (position) => {
           emit(create(GenerateEventSchema, { event: { case: "accepted", value: create(AcceptedSchema, { queuePosition: position, seed: spec.seed }) } }));
@@ -219,6 +221,8 @@ export function dimooRoutes<GS extends GenerateSpec, GT extends ImageTask, US ex
         requestId,
         deadlineAt: deadline,
         signal: ctx.signal,
+        tenant: req.tenant?.id,
+        weight: req.tenant?.weight,
         prepare: (signal) => deps.understand.prepare(spec, { requestId, signal }),
         onAccepted: (position) =>
           events.push(create(UnderstandEventSchema, { event: { case: "accepted", value: { queuePosition: position, seed: spec.seed } } })),

@@ -59,6 +59,7 @@ export interface StandInCall {
   outputFormat?: string;
   previewEvery?: number;
   mlCache?: { enabled: boolean; cacheRatio?: number; warmupRatio?: number; refreshInterval?: number };
+  tenant?: { id: string; weight: number };
   outcome?: "ok" | "error" | "cancelled";
 }
 
@@ -171,6 +172,7 @@ export async function startStandInOrchestrator(opts: StandInOptions): Promise<St
       outputFormat: ImageFormat[req.outputFormat],
       previewEvery: req.previewEvery,
       mlCache: req.mlCache && { enabled: req.mlCache.enabled, cacheRatio: req.mlCache.cacheRatio, warmupRatio: req.mlCache.warmupRatio, refreshInterval: req.mlCache.refreshInterval },
+      tenant: req.tenant && { id: req.tenant.id, weight: req.tenant.weight },
     };
     authorize(ctx, call);
     checkRequestId(req.requestId, call);

@@ -18,7 +18,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file dimoo/v1/dimoo.proto.
  */
 export const file_dimoo_v1_dimoo: GenFile = /*@__PURE__*/
-  fileDesc("ChRkaW1vby92MS9kaW1vby5wcm90bxIIZGltb28udjEi+wMKD0dlbmVyYXRlUmVxdWVzdBISCgpyZXF1ZXN0X2lkGAEgASgJEhwKBHRhc2sYAiABKA4yDi5kaW1vby52MS5UYXNrEg4KBnByb21wdBgDIAEoCRINCgV3aWR0aBgEIAEoDRIOCgZoZWlnaHQYBSABKA0SDQoFc3RlcHMYBiABKA0SGwoOZ3VpZGFuY2Vfc2NhbGUYByABKAJIAIgBARIhChRpbWFnZV9ndWlkYW5jZV9zY2FsZRgIIAEoAkgBiAEBEhgKC3RlbXBlcmF0dXJlGAkgASgCSAKIAQESEQoEc2VlZBgKIAEoBEgDiAEBEg4KBmltYWdlcxgLIAMoDBIMCgRtYXNrGAwgASgMEhEKCWVkaXRfdHlwZRgNIAEoCRIsCg1vdXRwdXRfZm9ybWF0GA4gASgOMhUuZGltb28udjEuSW1hZ2VGb3JtYXQSFgoOb3V0cHV0X3F1YWxpdHkYDyABKA0SFQoNcHJldmlld19ldmVyeRgQIAEoDRITCgtkZWFkbGluZV9tcxgRIAEoDRIjCghtbF9jYWNoZRgSIAEoCzIRLmRpbW9vLnYxLk1sQ2FjaGVCEQoPX2d1aWRhbmNlX3NjYWxlQhcKFV9pbWFnZV9ndWlkYW5jZV9zY2FsZUIOCgxfdGVtcGVyYXR1cmVCBwoFX3NlZWQipAEKB01sQ2FjaGUSDwoHZW5hYmxlZBgBIAEoCBIYCgtjYWNoZV9yYXRpbxgCIAEoAUgAiAEBEhkKDHdhcm11cF9yYXRpbxgDIAEoAUgBiAEBEh0KEHJlZnJlc2hfaW50ZXJ2YWwYBCABKA1IAogBAUIOCgxfY2FjaGVfcmF0aW9CDwoNX3dhcm11cF9yYXRpb0ITChFfcmVmcmVzaF9pbnRlcnZhbCKRAQoNR2VuZXJhdGVFdmVudBImCghhY2NlcHRlZBgBIAEoCzISLmRpbW9vLnYxLkFjY2VwdGVkSAASJgoIcHJvZ3Jlc3MYAiABKAsyEi5kaW1vby52MS5Qcm9ncmVzc0gAEicKBnJlc3VsdBgDIAEoCzIVLmRpbW9vLnYxLkltYWdlUmVzdWx0SABCBwoFZXZlbnQiMAoIQWNjZXB0ZWQSFgoOcXVldWVfcG9zaXRpb24YASABKA0SDAoEc2VlZBgCIAEoBCKHAQoIUHJvZ3Jlc3MSDAoEc3RlcBgBIAEoDRITCgt0b3RhbF9zdGVwcxgCIAEoDRIYChBtYXNrZWRfcmVtYWluaW5nGAMgASgNEg8KB3ByZXZpZXcYBCABKAwSFQoNcHJldmlld193aWR0aBgFIAEoDRIWCg5wcmV2aWV3X2hlaWdodBgGIAEoDSJ8CgtJbWFnZVJlc3VsdBINCgVpbWFnZRgBIAEoDBIRCgltaW1lX3R5cGUYAiABKAkSDQoFd2lkdGgYAyABKA0SDgoGaGVpZ2h0GAQgASgNEgwKBHNlZWQYBSABKAQSHgoFdXNhZ2UYBiABKAsyDy5kaW1vby52MS5Vc2FnZSKHAQoFVXNhZ2USDQoFc3RlcHMYASABKA0SGAoQdG9rZW5zX3Byb2Nlc3NlZBgCIAEoBBIRCgllbmdpbmVfbXMYAyABKAESFQoNb3V0cHV0X3Rva2VucxgEIAEoDRIVCg1wcm9tcHRfdG9rZW5zGAUgASgNEhQKDGNhY2hlZF9zdGVwcxgGIAEoDSKNAgoRVW5kZXJzdGFuZFJlcXVlc3QSEgoKcmVxdWVzdF9pZBgBIAEoCRIQCghxdWVzdGlvbhgCIAEoCRIOCgZpbWFnZXMYAyADKAwSEgoKbWF4X3Rva2VucxgEIAEoDRIUCgxibG9ja19sZW5ndGgYBSABKA0SDQoFc3RlcHMYBiABKA0SGAoLdGVtcGVyYXR1cmUYByABKAJIAIgBARIbCg5ndWlkYW5jZV9zY2FsZRgIIAEoAkgBiAEBEhEKBHNlZWQYCSABKARIAogBARITCgtkZWFkbGluZV9tcxgKIAEoDUIOCgxfdGVtcGVyYXR1cmVCEQoPX2d1aWRhbmNlX3NjYWxlQgcKBV9zZWVkIpABCg9VbmRlcnN0YW5kRXZlbnQSJgoIYWNjZXB0ZWQYASABKAsyEi5kaW1vby52MS5BY2NlcHRlZEgAEiQKBWRlbHRhGAIgASgLMhMuZGltb28udjEuVGV4dERlbHRhSAASJgoGcmVzdWx0GAMgASgLMhQuZGltb28udjEuVGV4dFJlc3VsdEgAQgcKBWV2ZW50IhkKCVRleHREZWx0YRIMCgR0ZXh0GAEgASgJIlEKClRleHRSZXN1bHQSDAoEdGV4dBgBIAEoCRIVCg1maW5pc2hfcmVhc29uGAIgASgJEh4KBXVzYWdlGAMgASgLMg8uZGltb28udjEuVXNhZ2UiDwoNSGVhbHRoUmVxdWVzdCKHAQoOSGVhbHRoUmVzcG9uc2USDQoFcmVhZHkYASABKAgSJQoGbW9kZWxzGAIgAygLMhUuZGltb28udjEuTW9kZWxIZWFsdGgSEwoLcXVldWVfZGVwdGgYAyABKA0SFwoPYWN0aXZlX3JlcXVlc3RzGAQgASgNEhEKCW1heF9xdWV1ZRgFIAEoDSIqCgtNb2RlbEhlYWx0aBIMCgRuYW1lGAEgASgJEg0KBXJlYWR5GAIgASgIIhUKE0NhcGFiaWxpdGllc1JlcXVlc3QihwIKFENhcGFiaWxpdGllc1Jlc3BvbnNlEh0KBXRhc2tzGAEgAygOMg4uZGltb28udjEuVGFzaxIQCghtYXhfc2lkZRgCIAEoDRISCgptYXhfcGl4ZWxzGAMgASgNEhEKCW1heF9zdGVwcxgEIAEoDRIZChFtYXhfcHJvbXB0X3Rva2VucxgFIAEoDRIYChBtYXhfaW5wdXRfcGl4ZWxzGAYgASgNEhkKEW1heF9hbnN3ZXJfdG9rZW5zGAcgASgNEiYKB2Zvcm1hdHMYCCADKA4yFS5kaW1vby52MS5JbWFnZUZvcm1hdBINCgVtb2RlbBgJIAEoCRIQCghtbF9jYWNoZRgKIAEoCCI0Cg5GaWVsZFZpb2xhdGlvbhINCgVmaWVsZBgBIAEoCRITCgtkZXNjcmlwdGlvbhgCIAEoCSIjCglSZXRyeUluZm8SFgoOcmV0cnlfYWZ0ZXJfbXMYASABKA0qwAEKBFRhc2sSFAoQVEFTS19VTlNQRUNJRklFRBAAEhYKElRBU0tfVEVYVF9UT19JTUFHRRABEg0KCVRBU0tfRURJVBACEhAKDFRBU0tfU1VCSkVDVBADEhAKDFRBU0tfQ09OVFJPTBAEEg4KClRBU0tfREVOU0UQBRIOCgpUQVNLX1NUWUxFEAYSEgoOVEFTS19NVUxUSVZJRVcQBxIQCgxUQVNLX0lOUEFJTlQQCBIRCg1UQVNLX09VVFBBSU5UEAkqbwoLSW1hZ2VGb3JtYXQSHAoYSU1BR0VfRk9STUFUX1VOU1BFQ0lGSUVEEAASFAoQSU1BR0VfRk9STUFUX1BORxABEhUKEUlNQUdFX0ZPUk1BVF9XRUJQEAISFQoRSU1BR0VfRk9STUFUX0pQRUcQAzKkAgoMRGltb29TZXJ2aWNlEkAKCEdlbmVyYXRlEhkuZGltb28udjEuR2VuZXJhdGVSZXF1ZXN0GhcuZGltb28udjEuR2VuZXJhdGVFdmVudDABEkYKClVuZGVyc3RhbmQSGy5kaW1vby52MS5VbmRlcnN0YW5kUmVxdWVzdBoZLmRpbW9vLnYxLlVuZGVyc3RhbmRFdmVudDABEjsKBkhlYWx0aBIXLmRpbW9vLnYxLkhlYWx0aFJlcXVlc3QaGC5kaW1vby52MS5IZWFsdGhSZXNwb25zZRJNCgxDYXBhYmlsaXRpZXMSHS5kaW1vby52MS5DYXBhYmlsaXRpZXNSZXF1ZXN0Gh4uZGltb28udjEuQ2FwYWJpbGl0aWVzUmVzcG9uc2ViBnByb3RvMw");
+  fileDesc("ChRkaW1vby92MS9kaW1vby5wcm90bxIIZGltb28udjEinQQKD0dlbmVyYXRlUmVxdWVzdBISCgpyZXF1ZXN0X2lkGAEgASgJEhwKBHRhc2sYAiABKA4yDi5kaW1vby52MS5UYXNrEg4KBnByb21wdBgDIAEoCRINCgV3aWR0aBgEIAEoDRIOCgZoZWlnaHQYBSABKA0SDQoFc3RlcHMYBiABKA0SGwoOZ3VpZGFuY2Vfc2NhbGUYByABKAJIAIgBARIhChRpbWFnZV9ndWlkYW5jZV9zY2FsZRgIIAEoAkgBiAEBEhgKC3RlbXBlcmF0dXJlGAkgASgCSAKIAQESEQoEc2VlZBgKIAEoBEgDiAEBEg4KBmltYWdlcxgLIAMoDBIMCgRtYXNrGAwgASgMEhEKCWVkaXRfdHlwZRgNIAEoCRIsCg1vdXRwdXRfZm9ybWF0GA4gASgOMhUuZGltb28udjEuSW1hZ2VGb3JtYXQSFgoOb3V0cHV0X3F1YWxpdHkYDyABKA0SFQoNcHJldmlld19ldmVyeRgQIAEoDRITCgtkZWFkbGluZV9tcxgRIAEoDRIjCghtbF9jYWNoZRgSIAEoCzIRLmRpbW9vLnYxLk1sQ2FjaGUSIAoGdGVuYW50GBMgASgLMhAuZGltb28udjEuVGVuYW50QhEKD19ndWlkYW5jZV9zY2FsZUIXChVfaW1hZ2VfZ3VpZGFuY2Vfc2NhbGVCDgoMX3RlbXBlcmF0dXJlQgcKBV9zZWVkIiQKBlRlbmFudBIKCgJpZBgBIAEoCRIOCgZ3ZWlnaHQYAiABKA0ipAEKB01sQ2FjaGUSDwoHZW5hYmxlZBgBIAEoCBIYCgtjYWNoZV9yYXRpbxgCIAEoAUgAiAEBEhkKDHdhcm11cF9yYXRpbxgDIAEoAUgBiAEBEh0KEHJlZnJlc2hfaW50ZXJ2YWwYBCABKA1IAogBAUIOCgxfY2FjaGVfcmF0aW9CDwoNX3dhcm11cF9yYXRpb0ITChFfcmVmcmVzaF9pbnRlcnZhbCKRAQoNR2VuZXJhdGVFdmVudBImCghhY2NlcHRlZBgBIAEoCzISLmRpbW9vLnYxLkFjY2VwdGVkSAASJgoIcHJvZ3Jlc3MYAiABKAsyEi5kaW1vby52MS5Qcm9ncmVzc0gAEicKBnJlc3VsdBgDIAEoCzIVLmRpbW9vLnYxLkltYWdlUmVzdWx0SABCBwoFZXZlbnQiMAoIQWNjZXB0ZWQSFgoOcXVldWVfcG9zaXRpb24YASABKA0SDAoEc2VlZBgCIAEoBCKHAQoIUHJvZ3Jlc3MSDAoEc3RlcBgBIAEoDRITCgt0b3RhbF9zdGVwcxgCIAEoDRIYChBtYXNrZWRfcmVtYWluaW5nGAMgASgNEg8KB3ByZXZpZXcYBCABKAwSFQoNcHJldmlld193aWR0aBgFIAEoDRIWCg5wcmV2aWV3X2hlaWdodBgGIAEoDSJ8CgtJbWFnZVJlc3VsdBINCgVpbWFnZRgBIAEoDBIRCgltaW1lX3R5cGUYAiABKAkSDQoFd2lkdGgYAyABKA0SDgoGaGVpZ2h0GAQgASgNEgwKBHNlZWQYBSABKAQSHgoFdXNhZ2UYBiABKAsyDy5kaW1vby52MS5Vc2FnZSKHAQoFVXNhZ2USDQoFc3RlcHMYASABKA0SGAoQdG9rZW5zX3Byb2Nlc3NlZBgCIAEoBBIRCgllbmdpbmVfbXMYAyABKAESFQoNb3V0cHV0X3Rva2VucxgEIAEoDRIVCg1wcm9tcHRfdG9rZW5zGAUgASgNEhQKDGNhY2hlZF9zdGVwcxgGIAEoDSKvAgoRVW5kZXJzdGFuZFJlcXVlc3QSEgoKcmVxdWVzdF9pZBgBIAEoCRIQCghxdWVzdGlvbhgCIAEoCRIOCgZpbWFnZXMYAyADKAwSEgoKbWF4X3Rva2VucxgEIAEoDRIUCgxibG9ja19sZW5ndGgYBSABKA0SDQoFc3RlcHMYBiABKA0SGAoLdGVtcGVyYXR1cmUYByABKAJIAIgBARIbCg5ndWlkYW5jZV9zY2FsZRgIIAEoAkgBiAEBEhEKBHNlZWQYCSABKARIAogBARITCgtkZWFkbGluZV9tcxgKIAEoDRIgCgZ0ZW5hbnQYCyABKAsyEC5kaW1vby52MS5UZW5hbnRCDgoMX3RlbXBlcmF0dXJlQhEKD19ndWlkYW5jZV9zY2FsZUIHCgVfc2VlZCKQAQoPVW5kZXJzdGFuZEV2ZW50EiYKCGFjY2VwdGVkGAEgASgLMhIuZGltb28udjEuQWNjZXB0ZWRIABIkCgVkZWx0YRgCIAEoCzITLmRpbW9vLnYxLlRleHREZWx0YUgAEiYKBnJlc3VsdBgDIAEoCzIULmRpbW9vLnYxLlRleHRSZXN1bHRIAEIHCgVldmVudCIZCglUZXh0RGVsdGESDAoEdGV4dBgBIAEoCSJRCgpUZXh0UmVzdWx0EgwKBHRleHQYASABKAkSFQoNZmluaXNoX3JlYXNvbhgCIAEoCRIeCgV1c2FnZRgDIAEoCzIPLmRpbW9vLnYxLlVzYWdlIg8KDUhlYWx0aFJlcXVlc3QihwEKDkhlYWx0aFJlc3BvbnNlEg0KBXJlYWR5GAEgASgIEiUKBm1vZGVscxgCIAMoCzIVLmRpbW9vLnYxLk1vZGVsSGVhbHRoEhMKC3F1ZXVlX2RlcHRoGAMgASgNEhcKD2FjdGl2ZV9yZXF1ZXN0cxgEIAEoDRIRCgltYXhfcXVldWUYBSABKA0iKgoLTW9kZWxIZWFsdGgSDAoEbmFtZRgBIAEoCRINCgVyZWFkeRgCIAEoCCIVChNDYXBhYmlsaXRpZXNSZXF1ZXN0IocCChRDYXBhYmlsaXRpZXNSZXNwb25zZRIdCgV0YXNrcxgBIAMoDjIOLmRpbW9vLnYxLlRhc2sSEAoIbWF4X3NpZGUYAiABKA0SEgoKbWF4X3BpeGVscxgDIAEoDRIRCgltYXhfc3RlcHMYBCABKA0SGQoRbWF4X3Byb21wdF90b2tlbnMYBSABKA0SGAoQbWF4X2lucHV0X3BpeGVscxgGIAEoDRIZChFtYXhfYW5zd2VyX3Rva2VucxgHIAEoDRImCgdmb3JtYXRzGAggAygOMhUuZGltb28udjEuSW1hZ2VGb3JtYXQSDQoFbW9kZWwYCSABKAkSEAoIbWxfY2FjaGUYCiABKAgiNAoORmllbGRWaW9sYXRpb24SDQoFZmllbGQYASABKAkSEwoLZGVzY3JpcHRpb24YAiABKAkiIwoJUmV0cnlJbmZvEhYKDnJldHJ5X2FmdGVyX21zGAEgASgNKsABCgRUYXNrEhQKEFRBU0tfVU5TUEVDSUZJRUQQABIWChJUQVNLX1RFWFRfVE9fSU1BR0UQARINCglUQVNLX0VESVQQAhIQCgxUQVNLX1NVQkpFQ1QQAxIQCgxUQVNLX0NPTlRST0wQBBIOCgpUQVNLX0RFTlNFEAUSDgoKVEFTS19TVFlMRRAGEhIKDlRBU0tfTVVMVElWSUVXEAcSEAoMVEFTS19JTlBBSU5UEAgSEQoNVEFTS19PVVRQQUlOVBAJKm8KC0ltYWdlRm9ybWF0EhwKGElNQUdFX0ZPUk1BVF9VTlNQRUNJRklFRBAAEhQKEElNQUdFX0ZPUk1BVF9QTkcQARIVChFJTUFHRV9GT1JNQVRfV0VCUBACEhUKEUlNQUdFX0ZPUk1BVF9KUEVHEAMypAIKDERpbW9vU2VydmljZRJACghHZW5lcmF0ZRIZLmRpbW9vLnYxLkdlbmVyYXRlUmVxdWVzdBoXLmRpbW9vLnYxLkdlbmVyYXRlRXZlbnQwARJGCgpVbmRlcnN0YW5kEhsuZGltb28udjEuVW5kZXJzdGFuZFJlcXVlc3QaGS5kaW1vby52MS5VbmRlcnN0YW5kRXZlbnQwARI7CgZIZWFsdGgSFy5kaW1vby52MS5IZWFsdGhSZXF1ZXN0GhguZGltb28udjEuSGVhbHRoUmVzcG9uc2USTQoMQ2FwYWJpbGl0aWVzEh0uZGltb28udjEuQ2FwYWJpbGl0aWVzUmVxdWVzdBoeLmRpbW9vLnYxLkNhcGFiaWxpdGllc1Jlc3BvbnNlYgZwcm90bzM");
 
 /**
  * @generated from message dimoo.v1.GenerateRequest
@@ -142,6 +142,13 @@ export type GenerateRequest = Message<"dimoo.v1.GenerateRequest"> & {
    * @generated from field: dimoo.v1.MlCache ml_cache = 18;
    */
   mlCache?: MlCache | undefined;
+
+  /**
+   * who pays: admission and batching share the host fairly between tenants
+   *
+   * @generated from field: dimoo.v1.Tenant tenant = 19;
+   */
+  tenant?: Tenant | undefined;
 };
 
 /**
@@ -150,6 +157,35 @@ export type GenerateRequest = Message<"dimoo.v1.GenerateRequest"> & {
  */
 export const GenerateRequestSchema: GenMessage<GenerateRequest> = /*@__PURE__*/
   messageDesc(file_dimoo_v1_dimoo, 0);
+
+/**
+ * The account a request is for, as the edge knows it. The orchestrator caps each tenant's running and queued
+ * requests and admits across tenants by weighted fair queueing.
+ *
+ * @generated from message dimoo.v1.Tenant
+ */
+export type Tenant = Message<"dimoo.v1.Tenant"> & {
+  /**
+   * empty = the shared default tenant
+   *
+   * @generated from field: string id = 1;
+   */
+  id: string;
+
+  /**
+   * share relative to other tenants; 0 = 1
+   *
+   * @generated from field: uint32 weight = 2;
+   */
+  weight: number;
+};
+
+/**
+ * Describes the message dimoo.v1.Tenant.
+ * Use `create(TenantSchema)` to create a new message.
+ */
+export const TenantSchema: GenMessage<Tenant> = /*@__PURE__*/
+  messageDesc(file_dimoo_v1_dimoo, 1);
 
 /**
  * The Max-Logit cache (docs/model.md §6): the engine keeps each branch's K/V and logits between steps and
@@ -190,7 +226,7 @@ export type MlCache = Message<"dimoo.v1.MlCache"> & {
  * Use `create(MlCacheSchema)` to create a new message.
  */
 export const MlCacheSchema: GenMessage<MlCache> = /*@__PURE__*/
-  messageDesc(file_dimoo_v1_dimoo, 1);
+  messageDesc(file_dimoo_v1_dimoo, 2);
 
 /**
  * @generated from message dimoo.v1.GenerateEvent
@@ -225,7 +261,7 @@ export type GenerateEvent = Message<"dimoo.v1.GenerateEvent"> & {
  * Use `create(GenerateEventSchema)` to create a new message.
  */
 export const GenerateEventSchema: GenMessage<GenerateEvent> = /*@__PURE__*/
-  messageDesc(file_dimoo_v1_dimoo, 2);
+  messageDesc(file_dimoo_v1_dimoo, 3);
 
 /**
  * @generated from message dimoo.v1.Accepted
@@ -251,7 +287,7 @@ export type Accepted = Message<"dimoo.v1.Accepted"> & {
  * Use `create(AcceptedSchema)` to create a new message.
  */
 export const AcceptedSchema: GenMessage<Accepted> = /*@__PURE__*/
-  messageDesc(file_dimoo_v1_dimoo, 3);
+  messageDesc(file_dimoo_v1_dimoo, 4);
 
 /**
  * @generated from message dimoo.v1.Progress
@@ -299,7 +335,7 @@ export type Progress = Message<"dimoo.v1.Progress"> & {
  * Use `create(ProgressSchema)` to create a new message.
  */
 export const ProgressSchema: GenMessage<Progress> = /*@__PURE__*/
-  messageDesc(file_dimoo_v1_dimoo, 4);
+  messageDesc(file_dimoo_v1_dimoo, 5);
 
 /**
  * @generated from message dimoo.v1.ImageResult
@@ -341,7 +377,7 @@ export type ImageResult = Message<"dimoo.v1.ImageResult"> & {
  * Use `create(ImageResultSchema)` to create a new message.
  */
 export const ImageResultSchema: GenMessage<ImageResult> = /*@__PURE__*/
-  messageDesc(file_dimoo_v1_dimoo, 5);
+  messageDesc(file_dimoo_v1_dimoo, 6);
 
 /**
  * @generated from message dimoo.v1.Usage
@@ -393,7 +429,7 @@ export type Usage = Message<"dimoo.v1.Usage"> & {
  * Use `create(UsageSchema)` to create a new message.
  */
 export const UsageSchema: GenMessage<Usage> = /*@__PURE__*/
-  messageDesc(file_dimoo_v1_dimoo, 6);
+  messageDesc(file_dimoo_v1_dimoo, 7);
 
 /**
  * @generated from message dimoo.v1.UnderstandRequest
@@ -458,6 +494,11 @@ export type UnderstandRequest = Message<"dimoo.v1.UnderstandRequest"> & {
    * @generated from field: uint32 deadline_ms = 10;
    */
   deadlineMs: number;
+
+  /**
+   * @generated from field: dimoo.v1.Tenant tenant = 11;
+   */
+  tenant?: Tenant | undefined;
 };
 
 /**
@@ -465,7 +506,7 @@ export type UnderstandRequest = Message<"dimoo.v1.UnderstandRequest"> & {
  * Use `create(UnderstandRequestSchema)` to create a new message.
  */
 export const UnderstandRequestSchema: GenMessage<UnderstandRequest> = /*@__PURE__*/
-  messageDesc(file_dimoo_v1_dimoo, 7);
+  messageDesc(file_dimoo_v1_dimoo, 8);
 
 /**
  * @generated from message dimoo.v1.UnderstandEvent
@@ -500,7 +541,7 @@ export type UnderstandEvent = Message<"dimoo.v1.UnderstandEvent"> & {
  * Use `create(UnderstandEventSchema)` to create a new message.
  */
 export const UnderstandEventSchema: GenMessage<UnderstandEvent> = /*@__PURE__*/
-  messageDesc(file_dimoo_v1_dimoo, 8);
+  messageDesc(file_dimoo_v1_dimoo, 9);
 
 /**
  * @generated from message dimoo.v1.TextDelta
@@ -517,7 +558,7 @@ export type TextDelta = Message<"dimoo.v1.TextDelta"> & {
  * Use `create(TextDeltaSchema)` to create a new message.
  */
 export const TextDeltaSchema: GenMessage<TextDelta> = /*@__PURE__*/
-  messageDesc(file_dimoo_v1_dimoo, 9);
+  messageDesc(file_dimoo_v1_dimoo, 10);
 
 /**
  * @generated from message dimoo.v1.TextResult
@@ -546,7 +587,7 @@ export type TextResult = Message<"dimoo.v1.TextResult"> & {
  * Use `create(TextResultSchema)` to create a new message.
  */
 export const TextResultSchema: GenMessage<TextResult> = /*@__PURE__*/
-  messageDesc(file_dimoo_v1_dimoo, 10);
+  messageDesc(file_dimoo_v1_dimoo, 11);
 
 /**
  * @generated from message dimoo.v1.HealthRequest
@@ -559,7 +600,7 @@ export type HealthRequest = Message<"dimoo.v1.HealthRequest"> & {
  * Use `create(HealthRequestSchema)` to create a new message.
  */
 export const HealthRequestSchema: GenMessage<HealthRequest> = /*@__PURE__*/
-  messageDesc(file_dimoo_v1_dimoo, 11);
+  messageDesc(file_dimoo_v1_dimoo, 12);
 
 /**
  * @generated from message dimoo.v1.HealthResponse
@@ -596,7 +637,7 @@ export type HealthResponse = Message<"dimoo.v1.HealthResponse"> & {
  * Use `create(HealthResponseSchema)` to create a new message.
  */
 export const HealthResponseSchema: GenMessage<HealthResponse> = /*@__PURE__*/
-  messageDesc(file_dimoo_v1_dimoo, 12);
+  messageDesc(file_dimoo_v1_dimoo, 13);
 
 /**
  * @generated from message dimoo.v1.ModelHealth
@@ -618,7 +659,7 @@ export type ModelHealth = Message<"dimoo.v1.ModelHealth"> & {
  * Use `create(ModelHealthSchema)` to create a new message.
  */
 export const ModelHealthSchema: GenMessage<ModelHealth> = /*@__PURE__*/
-  messageDesc(file_dimoo_v1_dimoo, 13);
+  messageDesc(file_dimoo_v1_dimoo, 14);
 
 /**
  * @generated from message dimoo.v1.CapabilitiesRequest
@@ -631,7 +672,7 @@ export type CapabilitiesRequest = Message<"dimoo.v1.CapabilitiesRequest"> & {
  * Use `create(CapabilitiesRequestSchema)` to create a new message.
  */
 export const CapabilitiesRequestSchema: GenMessage<CapabilitiesRequest> = /*@__PURE__*/
-  messageDesc(file_dimoo_v1_dimoo, 14);
+  messageDesc(file_dimoo_v1_dimoo, 15);
 
 /**
  * @generated from message dimoo.v1.CapabilitiesResponse
@@ -703,7 +744,7 @@ export type CapabilitiesResponse = Message<"dimoo.v1.CapabilitiesResponse"> & {
  * Use `create(CapabilitiesResponseSchema)` to create a new message.
  */
 export const CapabilitiesResponseSchema: GenMessage<CapabilitiesResponse> = /*@__PURE__*/
-  messageDesc(file_dimoo_v1_dimoo, 15);
+  messageDesc(file_dimoo_v1_dimoo, 16);
 
 /**
  * Error details.
@@ -727,7 +768,7 @@ export type FieldViolation = Message<"dimoo.v1.FieldViolation"> & {
  * Use `create(FieldViolationSchema)` to create a new message.
  */
 export const FieldViolationSchema: GenMessage<FieldViolation> = /*@__PURE__*/
-  messageDesc(file_dimoo_v1_dimoo, 16);
+  messageDesc(file_dimoo_v1_dimoo, 17);
 
 /**
  * @generated from message dimoo.v1.RetryInfo
@@ -744,7 +785,7 @@ export type RetryInfo = Message<"dimoo.v1.RetryInfo"> & {
  * Use `create(RetryInfoSchema)` to create a new message.
  */
 export const RetryInfoSchema: GenMessage<RetryInfo> = /*@__PURE__*/
-  messageDesc(file_dimoo_v1_dimoo, 17);
+  messageDesc(file_dimoo_v1_dimoo, 18);
 
 /**
  * @generated from enum dimoo.v1.Task
