@@ -100,7 +100,8 @@ export function unpackCachedStep(call: CachedCall, out: CachedEngineOutputs): St
   const { slots: M, branches: K, length: L } = call;
   if (out.tokens.length !== M || out.confidence.length !== M) throw new CachedCallError(`engine returned ${out.tokens.length} tokens for ${M} slots`);
   if (out.maxLogit.length !== K * L) throw new CachedCallError(`engine returned ${out.maxLogit.length} max logits for ${K}x${L}`);
-  const tokens = Int32Array.from(int64ToInt32(out.tokens));
+  // int64ToInt32 copies an int64 tensor but hands an int32 one back as is: copy only then.
+  const tokens = out.tokens instanceof Int32Array ? out.tokens.slice() : int64ToInt32(out.tokens);
   const maxLogit = Array.from({ length: K }, (_, k) => out.maxLogit.slice(k * L, k * L + Number(call.seqLens[k])));
   return { tokens, confidence: out.confidence.slice(), maxLogit };
 }

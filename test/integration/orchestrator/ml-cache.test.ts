@@ -112,5 +112,9 @@ describe("ML-Cache through the orchestrator", () => {
     const err = await errorOf(() => collect(client.generate({ ...t2i(1n, true), mlCache: { enabled: true, cacheRatio: 1.5 } }, { headers: auth(TOKEN) })));
     expect(ConnectError.from(err).code).toBe(Code.InvalidArgument);
     expect(ConnectError.from(err).message).toContain("ml_cache.cache_ratio");
+    // 2048x1024 fits the stateless model's profiles but not the cached model's 5,120-token rows.
+    const long = await errorOf(() => collect(client.generate({ ...t2i(1n, true), width: 2048, height: 1024 }, { headers: auth(TOKEN) })));
+    expect(ConnectError.from(long).code).toBe(Code.InvalidArgument);
+    expect(ConnectError.from(long).message).toMatch(/^.*ml_cache: 2048x1024 needs \d+ tokens per row, more than the 5120/);
   });
 });

@@ -170,6 +170,29 @@ describe("more transports on the same port", () => {
 });
 
 describe("load and lifecycle", () => {
+  it("shares the host between the tenants the requests name: one tenant past its share is refused alone", async () => {
+    const client = clientFor("connect", server.url);
+    runner.delayMs = 20;
+    try {
+      // 2 slots, queue 2: a named tenant may hold 1 slot and queue 1 more.
+      const ac = new AbortController();
+      const held = [0, 1].map((i) =>
+        collect(client.generate({ task: Task.TEXT_TO_IMAGE, prompt: `a${i}`, width: 256, height: 256, steps: 200, seed: BigInt(i), tenant: { id: "acct-a" } }, { headers: auth(TOKEN), signal: ac.signal })).catch((e) => e),
+      );
+      while (batcher.activeCount < 1) await new Promise((r) => setTimeout(r, 5));
+      await new Promise((r) => setTimeout(r, 30));
+      expect(batcher.activeCount).toBe(1); // the second waits for its tenant, not for a slot
+      const refused = await errorOf(() => collect(client.generate({ task: Task.TEXT_TO_IMAGE, prompt: "a2", width: 64, height: 64, steps: 2, tenant: { id: "acct-a" } }, { headers: auth(TOKEN) })));
+      expect(ConnectError.from(refused).code).toBe(Code.ResourceExhausted);
+      const other = await collect(client.generate({ task: Task.TEXT_TO_IMAGE, prompt: "b", width: 64, height: 64, steps: 2, tenant: { id: "acct-b", weight: 2 } }, { headers: auth(TOKEN) }));
+      expect(other[other.length - 1].event.case).toBe("result");
+      ac.abort();
+      await Promise.all(held);
+    } finally {
+      runner.delayMs = 2;
+    }
+  });
+
   it("gives RESOURCE_EXHAUSTED with RetryInfo when the queue is full, and cancellation frees the slot", async () => {
     const client = clientFor("connect", server.url);
     runner.delayMs = 20;
