@@ -339,7 +339,9 @@ export class StackRunner {
 
     // 2. meanwhile the edge: migrations, then wrangler dev. Secrets go in a private env file (not argv, which
     //    any local user can read in `ps`).
-    const wranglerEnv = { CI: "true", WRANGLER_SEND_METRICS: "false" };
+    // The edge reads nothing from `Request.cf`, and wrangler's download of it (workers.cloudflare.com)
+    // prints an ENOTFOUND stack trace on every start without internet: use its placeholder instead.
+    const wranglerEnv = { CI: "true", WRANGLER_SEND_METRICS: "false", CLOUDFLARE_CF_FETCH_ENABLED: this.env.CLOUDFLARE_CF_FETCH_ENABLED ?? "false" };
     await this.runOnce("migrate", [WRANGLER, "d1", "migrations", "apply", "DB", "--local", "--persist-to", persistTo], wranglerEnv);
     // next to the other secrets (or in the state directory), never in a shared temp dir
     const varsDir = opts.secretsDir ?? persistTo;

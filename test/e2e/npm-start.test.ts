@@ -1,6 +1,7 @@
 // End to end: the README's `npm start`, as a user runs it. It prints the playground URL, an API key and a
 // curl example that works; Ctrl-C (SIGINT to the whole foreground process group, as a terminal sends it)
-// stops every process and frees every port; a second `npm start` works and reuses the same key.
+// stops every process and frees every port; a healthy start prints no error or stack trace (on a machine
+// without internet too); a second `npm start` works and reuses the same key.
 // Ports are free ones and the state lives in a temp dir (DIMOO_STATE_DIR), so a developer's own stack is
 // never touched.
 import { spawn, type ChildProcess } from "node:child_process";
@@ -103,6 +104,8 @@ describe("npm start", () => {
     expect(b.playground).toBe(`http://127.0.0.1:${ports.EDGE_PORT}/`);
     expect(b.key).toMatch(/^dmo_live_[1-9A-HJ-NP-Za-km-z]{38}$/);
     firstKey = b.key;
+    // a healthy start prints no error and no stack trace, on a machine without internet too (CI has none)
+    expect(output).not.toMatch(/\bError\b|ENOTFOUND|^\S*\s+at \S.*:\d+:\d+\)?$/m);
     const page = await fetch(b.playground);
     expect(page.status).toBe(200);
     expect(await page.text()).toContain("Lumina-DiMOO playground");

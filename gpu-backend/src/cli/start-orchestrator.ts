@@ -13,6 +13,8 @@
 //   MODEL_NAME           reported by Capabilities; default lumina-dimoo-dev on the embedded backend
 //   LOG_LEVEL            debug | info | warn | error (default info)
 //   ENGINE_TIMEOUT_MS    per Triton call (default 120000)
+//   WARM_UP              on (default) | off | sizes "256x256,1024x1024": one small request of each task family
+//                        before Health says ready, so no caller's first call is the slow one (service/warm-up.ts)
 //   Limits:    MAX_SIDE, MAX_PIXELS, MAX_STEPS, MAX_PROMPT_TOKENS, MAX_PROMPT_CHARS, MAX_INPUT_PIXELS, MAX_INPUT_BYTES,
 //              MAX_ANSWER_TOKENS, DEFAULT_DEADLINE_MS, MAX_DEADLINE_MS, PREVIEW_MAX_SIDE,
 //              MAX_SEQUENCE_TOKENS, MAX_BLOCK_LENGTH, MAX_CACHED_SEQUENCE_TOKENS
@@ -21,7 +23,7 @@
 // Stops on SIGINT/SIGTERM.
 import { randomBytes } from "node:crypto";
 import { resolve } from "node:path";
-import { batcherFromEnv, limitsFromEnv } from "../service/config";
+import { batcherFromEnv, limitsFromEnv, warmUpFromEnv } from "../service/config";
 import { createLogger, type LogLevel } from "../service/log";
 import { startOrchestrator } from "../service/orchestrator";
 
@@ -64,6 +66,7 @@ async function main(): Promise<void> {
     batcher,
     engineTimeoutMs: env.ENGINE_TIMEOUT_MS ? Number(env.ENGINE_TIMEOUT_MS) : undefined,
     log,
+    warmUp: warmUpFromEnv(env),
   });
 
   let stopping = false;

@@ -3,6 +3,7 @@
 import { parseBuckets, DEFAULT_BUCKETS } from "../batcher/buckets";
 import { TRANSFORMER_CACHED_LIMITS } from "../engine/profiles";
 import { DEFAULT_LIMITS, type Limits } from "../tasks/limits";
+import type { WarmUpOptions } from "./warm-up";
 
 export interface BatcherSettings {
   maxActive: number;
@@ -61,4 +62,20 @@ export function batcherFromEnv(env: NodeJS.ProcessEnv = process.env): BatcherSet
     maxBatchTokens: num(env, "MAX_BATCH_TOKENS", d.maxBatchTokens),
     buckets: env.SEQ_BUCKETS ? parseBuckets(env.SEQ_BUCKETS) : d.buckets,
   };
+}
+
+/**
+ * WARM_UP: "off" skips the start-up warm-up; "on" (the default) warms the default text-to-image sizes;
+ * a list such as "256x256,1024x1024" warms those sizes (the other families are always warmed).
+ */
+export function warmUpFromEnv(env: NodeJS.ProcessEnv = process.env): WarmUpOptions | false {
+  const v = (env.WARM_UP ?? "on").trim().toLowerCase();
+  if (v === "off" || v === "0" || v === "false") return false;
+  if (v === "on" || v === "" || v === "1" || v === "true") return {};
+  const sizes = v.split(",").map((s) => {
+    const m = /^(\d+)x(\d+)$/.exec(s.trim());
+    if (!m || Number(m[1]) % 16 || Number(m[2]) % 16 || !Number(m[1]) || !Number(m[2])) throw new Error(`WARM_UP must be on, off or sizes like 256x256,512x512 (multiples of 16), got "${env.WARM_UP}"`);
+    return [Number(m[1]), Number(m[2])] as const;
+  });
+  return { sizes };
 }

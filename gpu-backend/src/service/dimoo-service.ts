@@ -50,6 +50,8 @@ export interface ServiceDeps<
   modelName: string;
   /** Whether the engine serves the stateful model (ML-Cache) now. */
   mlCache?: () => boolean;
+  /** Whether the host wants traffic now (false while it warms up); Health is ready only when it does. */
+  serving?: () => boolean;
 }
 
 const digest = (s: string) => createHash("sha256").update(s).digest();
@@ -259,7 +261,7 @@ export function dimooRoutes<GS extends GenerateSpec, GT extends ImageTask, US ex
           deps.log.warn("health check failed", { error: String(err).slice(0, 200) });
         }
         return create(HealthResponseSchema, {
-          ready: models.length > 0 && models.every((m) => m.ready),
+          ready: (deps.serving?.() ?? true) && models.length > 0 && models.every((m) => m.ready),
           models: models.map((m) => create(ModelHealthSchema, m)),
           queueDepth: batcher.queueDepth,
           activeRequests: batcher.activeCount,

@@ -12,6 +12,7 @@ import { DEFAULT_BATCHER, type BatcherSettings } from "./config";
 import { createLogger, type Logger } from "./log";
 import { batcherMetricHooks, codeName, OrchestratorMetrics } from "./metrics";
 import { startOrchestratorServer, type OrchestratorServer } from "./server";
+import { warmUp, type WarmUpOptions } from "./warm-up";
 
 export interface OrchestratorOptions {
   /** Triton gRPC address, e.g. "127.0.0.1:8001" or "grpc://host:8001". */
@@ -31,6 +32,8 @@ export interface OrchestratorOptions {
   /** Per transformer call (ms); default 120000. */
   engineTimeoutMs?: number;
   log?: Logger;
+  /** Run the first-call requests of every task family before Health says ready; default false (off). */
+  warmUp?: WarmUpOptions | false;
 }
 
 export interface Orchestrator extends OrchestratorServer {
@@ -38,6 +41,8 @@ export interface Orchestrator extends OrchestratorServer {
   /** The metric values (server.metrics is the HTTP endpoint). */
   stats: OrchestratorMetrics;
   engine: TritonEngine;
+  /** Settles when the start-up warm-up is over (at once without one); Health is ready from then on. */
+  warmedUp: Promise<void>;
 }
 
 export async function startOrchestrator(opts: OrchestratorOptions): Promise<Orchestrator> {
@@ -80,6 +85,7 @@ export async function startOrchestrator(opts: OrchestratorOptions): Promise<Orch
   await engine.detectCachedModel();
   const mlCache = () => engine.cached !== undefined;
   const deps = { tokenizer, vq: engine, limits, mlCache };
+  let warming = opts.warmUp !== undefined && opts.warmUp !== false;
   const server = await startOrchestratorServer(
     {
       token: opts.token,
@@ -92,15 +98,24 @@ export async function startOrchestrator(opts: OrchestratorOptions): Promise<Orch
       log,
       modelName: opts.modelName ?? "lumina-dimoo",
       mlCache,
+      serving: () => !warming,
     },
     { port: opts.port, host: opts.host, metricsPort: opts.metricsPort, metricsHost: opts.metricsHost },
   );
   log.info("orchestrator listening", { url: server.url, metrics: server.metrics?.url, triton: opts.tritonUrl, mlCache: mlCache(), ...settings, buckets: settings.buckets.length });
+  // In the background, so the process handles signals meanwhile; Health keeps callers away until it ends.
+  const warmedUp = !warming
+    ? Promise.resolve()
+    : warmUp(server.url, opts.token, log, opts.warmUp || {}).then(
+        (r) => log.info("warmed up", { ms: Math.round(r.ms), failed: r.failed }),
+        (e) => log.warn("warm-up stopped", { error: e instanceof Error ? e.message : String(e) }),
+      ).finally(() => (warming = false));
   return {
     ...server,
     batcher,
     stats: metrics,
     engine,
+    warmedUp,
     close: async () => {
       await server.close();
       client.close();

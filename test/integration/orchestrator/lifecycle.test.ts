@@ -174,3 +174,31 @@ describe("Triton failures", () => {
     }
   });
 });
+
+describe("start-up warm-up", () => {
+  it("runs one request of every task family before Health says ready, and none of them fails", async () => {
+    const lines: string[] = [];
+    const o = await startOrch(backend.url, {
+      batcher: { maxBatchTokens: 8192 },
+      log: createLogger({ level: "debug", write: (l) => lines.push(l) }),
+      warmUp: { sizes: [[256, 256]], steps: 2 },
+    });
+    try {
+      const client = clientFor("connect", o.url);
+      expect((await client.health({}, { headers: auth(TOKEN) })).ready).toBe(false);
+      await o.warmedUp;
+      expect((await client.health({}, { headers: auth(TOKEN) })).ready).toBe(true);
+      const logged = lines.map((l) => JSON.parse(l) as { msg: string; family?: string; failed?: number });
+      expect(logged.filter((l) => l.msg === "warmed").map((l) => l.family)).toEqual([
+        "text-to-image 256x256",
+        "edit 256x256 photo",
+        "inpaint 256x256 photo",
+        "understand 256x256 photo",
+      ]);
+      expect(logged.find((l) => l.msg === "warmed up")?.failed).toBe(0);
+      expect(logged.some((l) => l.msg === "warm-up request failed")).toBe(false);
+    } finally {
+      await o.close();
+    }
+  }, 300_000);
+});

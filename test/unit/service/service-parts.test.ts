@@ -7,6 +7,7 @@ import { toOrchestratorError } from "../../../gpu-backend/src/errors";
 import { InvalidArgument } from "../../../gpu-backend/src/model/errors";
 import { codeName, OrchestratorMetrics, startMetricsServer } from "../../../gpu-backend/src/service/metrics";
 import { createLogger } from "../../../gpu-backend/src/service/log";
+import { warmUpFromEnv } from "../../../gpu-backend/src/service/config";
 import { toConnectError } from "../../../gpu-backend/src/service/errors";
 import { FieldViolationSchema, RetryInfoSchema } from "../../../proto/gen/dimoo/v1/dimoo_pb";
 import { invalidArgument, resourceExhausted } from "../../../gpu-backend/src/errors";
@@ -94,5 +95,15 @@ describe("metrics and logs", () => {
     expect(rec).toMatchObject({ level: "info", msg: "hello", requestId: "r1", steps: 4, seed: "5" });
     expect(lines[0]).not.toContain("secret prompt");
     expect(lines[0]).not.toContain("Bearer");
+  });
+});
+
+describe("WARM_UP", () => {
+  it("is on by default, off on request, or a list of text-to-image sizes; anything else is refused by name", () => {
+    expect(warmUpFromEnv({})).toEqual({});
+    expect(warmUpFromEnv({ WARM_UP: "off" })).toBe(false);
+    expect(warmUpFromEnv({ WARM_UP: "256x256, 1024x768" })).toEqual({ sizes: [[256, 256], [1024, 768]] });
+    expect(() => warmUpFromEnv({ WARM_UP: "250x250" })).toThrow(/WARM_UP/);
+    expect(() => warmUpFromEnv({ WARM_UP: "big" })).toThrow(/WARM_UP/);
   });
 });
