@@ -63,7 +63,8 @@ export interface ImageFamily {
   readonly defaultGuidance: number;
   /** The reference's edit_type string for the request's (INVALID_ARGUMENT edit_type when unknown). */
   editType(kind: TaskKind, raw: string): string;
-  promptRequired(kind: TaskKind): boolean;
+  /** Whether the reference's prompt for this kind and edit_type uses the user's prompt. */
+  promptRequired(kind: TaskKind, editType: string): boolean;
   /** Input images the kind takes: 0, 1 or 2. */
   imageCount(kind: TaskKind): number;
   /** The output size the request asks for, checked; 0x0 where the inputs decide it. */

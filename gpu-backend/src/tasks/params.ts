@@ -85,7 +85,7 @@ export function validateGenerateParams(req: GenerateRequest, limits: Limits): Ge
   const editType = family.editType(kind, req.editType);
 
   const prompt = req.prompt;
-  if (family.promptRequired(kind) && prompt.trim().length === 0) throw invalidArgument("prompt", "prompt must not be empty");
+  if (family.promptRequired(kind, editType) && prompt.trim().length === 0) throw invalidArgument("prompt", "prompt must not be empty");
   checkTextLength("prompt", prompt, limits);
 
   const { width, height } = family.requestedSize(req, limits);
