@@ -2,7 +2,6 @@
 // take one input image, style transfer a content and a style image. Each input is cropped with the 512
 // crop list; the output takes the last image's crop size; dual guidance over text and image.
 import { invalidArgument } from "../errors";
-import { prepareImageToImageInput } from "../model/image-codec";
 import { gridForPixels, imageBlockLength } from "../model/layout";
 import { imageToImagePrompts, usesUserPrompt } from "../model/prompts";
 import { initImageToImage } from "../sampling/image-to-image";
@@ -72,8 +71,9 @@ export const imageToImage: ImageFamily = {
   imageCount: (kind) => (kind === "style" ? 2 : 1),
   requestedSize: () => ({ width: 0, height: 0 }),
   prompts: (p) => imageToImagePrompts(p.editType, p.prompt),
-  async inputs(decoded) {
-    const images = decoded.map((img) => prepareImageToImageInput(img));
+  inputPrep: "crop512",
+  async inputs(prepared) {
+    const images = prepared.map((p) => p.image);
     const last = images[images.length - 1];
     return { images, grid: gridForPixels(last.height, last.width) };
   },
