@@ -216,7 +216,9 @@ describe("every task, with the reference's output sizes", () => {
       ["edit without a kind (a plain images.edit)", { task: Task.EDIT, prompt: "make it blue", images: [input] }, expected],
       ["subject", { task: Task.SUBJECT, prompt: "the object on a beach", images: [input] }, expected],
       ["control", { task: Task.CONTROL, editType: "canny", prompt: "a house", images: [input] }, expected],
-      ["dense", { task: Task.DENSE, editType: "depth", images: [input] }, expected],
+      // As the reference's README runs it: depth_pred with the caller's prompt (the generic prompt branch).
+      ["dense", { task: Task.DENSE, editType: "depth", prompt: "Generate a depth map accroding to the image.", images: [input] }, expected],
+      ["dense (the prompt builder's dense branch, no prompt)", { task: Task.DENSE, editType: "normal_dense", images: [input] }, expected],
       ["multiview", { task: Task.MULTIVIEW, editType: "left", images: [input] }, expected],
       ["style", { task: Task.STYLE, images: [input, style], outputFormat: ImageFormat.JPEG }, expectedStyle],
     ];
