@@ -7,7 +7,8 @@ import sharp from "sharp";
 import { Task, type GenerateEvent, type ImageResult } from "../../../proto/gen/dimoo/v1/dimoo_pb";
 import { inlineImageWork } from "../../../gpu-backend/src/image-work/image-work";
 import { SEAM_PX } from "../../../gpu-backend/src/model/paint-blend";
-import { auth, clientFor, collect, startDevStack, TOKEN, type DevStack } from "./support";
+import { imagePoolFromEnv } from "../../../gpu-backend/src/service/config";
+import { auth, clientFor, collect, errorOf, startDevStack, startOrch, TOKEN, type DevStack } from "./support";
 
 let stack: DevStack;
 beforeAll(async () => {
@@ -117,6 +118,28 @@ describe("inpainting and outpainting keep the caller's pixels", () => {
   it("raw_decode applies to inpaint and outpaint only", async () => {
     const err = await generate({ task: Task.EDIT, prompt: "x", images: [await photo(64, 64)], rawDecode: true }).catch((e) => e);
     expect(String(err)).toMatch(/raw_decode/);
+  });
+});
+
+describe("the image budget", () => {
+  it("comes from IMAGE_WORKERS / IMAGE_BUDGET_BYTES, and an image larger than all of it is INVALID_ARGUMENT naming it", async () => {
+    expect(imagePoolFromEnv({ IMAGE_WORKERS: "2", IMAGE_BUDGET_BYTES: "30000" })).toEqual({ threads: 2, budgetBytes: 30000 });
+    expect(imagePoolFromEnv({})).toEqual({ threads: undefined, budgetBytes: undefined });
+    expect(() => imagePoolFromEnv({ IMAGE_BUDGET_BYTES: "lots" })).toThrow(/IMAGE_BUDGET_BYTES/);
+    // 100x100 RGB = 30000 bytes fits exactly; the 120x100 second image of a style transfer does not.
+    const orch = await startOrch(stack.backend.url, { imagePool: imagePoolFromEnv({ IMAGE_WORKERS: "1", IMAGE_BUDGET_BYTES: "30000" }), batcher: { maxBatchTokens: 8192 } });
+    try {
+      const call = (images: Uint8Array[]) =>
+        collect(clientFor("connect", orch.url).generate({ task: Task.STYLE, images, steps: 1, guidanceScale: 0, imageGuidanceScale: 0, seed: 1n }, { headers: auth(TOKEN) }));
+      const [small, wide] = [await photo(100, 100), await photo(120, 100)];
+      const err = await errorOf(() => call([small, wide]));
+      expect(String(err)).toMatch(/invalid_argument.*images\[1\].*budget/);
+      expect(orch.images.budget.inFlightBytes).toBe(0);
+      expect(resultOf(await call([small, small])).width).toBeGreaterThan(0);
+      expect(orch.images.budget.peakBytes).toBe(30000);
+    } finally {
+      await orch.close();
+    }
   });
 });
 
