@@ -42,6 +42,8 @@ class PoolThread {
       const p = this.pending.get(m.id);
       if (!p) return;
       this.pending.delete(m.id);
+      // An idle thread does not keep the process alive; a busy one does (its caller awaits it).
+      if (this.pending.size === 0) this.worker.unref();
       if (m.failure) p.reject(fromFailure(m.failure));
       else p.resolve(m.result);
     });
@@ -58,6 +60,7 @@ class PoolThread {
     const id = this.nextId++;
     return new Promise((resolve, reject) => {
       this.pending.set(id, { resolve, reject });
+      this.worker.ref();
       // Inputs are copied, not transferred: the caller keeps its buffers (an original stays in the spec).
       this.worker.postMessage({ id, job });
     });
