@@ -223,6 +223,8 @@ describe("the playground in headless Chromium", () => {
     const field = (n: string) => req.parts!.find((p) => p.name === n);
     expect(field("task")?.value).toBe("inpaint");
     expect(field("stream")?.value).toBe("true");
+    expect(await page.locator("#keep-photo").isChecked()).toBe(true);
+    expect(field("raw_decode")).toBeUndefined(); // the default: blended into the photo
     const image = await sharp(Buffer.from(field("image")!.bytes!)).metadata();
     expect([image.width, image.height]).toEqual([256, 192]);
     const mask = sharp(Buffer.from(field("mask")!.bytes!));
@@ -244,6 +246,15 @@ describe("the playground in headless Chromium", () => {
     const size = await page.evaluate(() => [(document.getElementById("result-img")).naturalWidth, (document.getElementById("result-img")).naturalHeight]);
     expect(size).toEqual([256, 192]);
     await page.screenshot({ path: join(shots, "playground-inpaint.png"), fullPage: true });
+
+    // Unticking "Keep my photo" asks for the raw decode.
+    await page.uncheck("#keep-photo");
+    const again = (await sent()).length;
+    await page.click("#run");
+    await succeeded();
+    const raw = (await sent()).slice(again).find((s) => s.url.endsWith("/v1/images/edits"))!;
+    expect(raw.parts!.find((p) => p.name === "raw_decode")?.value).toBe("true");
+    await page.check("#keep-photo");
   });
 
   it("edits: sends the uploaded image with task edit and its kind, and shows the result", async () => {

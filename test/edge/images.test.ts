@@ -219,8 +219,22 @@ describe("POST /v1/images/edits", () => {
     expect(body.data[0].seed).toBe(7);
     if (standIn) {
       const [c] = await standInCalls(rid);
-      expect(c).toMatchObject({ task: "INPAINT", images: 1, maskBytes: mask.length, steps: 3, seed: "7", width: 0, height: 0 });
+      expect(c).toMatchObject({ task: "INPAINT", images: 1, maskBytes: mask.length, steps: 3, seed: "7", width: 0, height: 0, rawDecode: false });
     }
+  });
+
+  it("passes raw_decode through for inpainting (the blend into the caller's image is the default)", async () => {
+    const k = await createKey();
+    const rid = uniq("raw");
+    const image = await png(64, 48);
+    const mask = await png(64, 48, (x) => (x < 32 ? 0 : 255));
+    const res = await call("/v1/images/edits", { method: "POST", headers: bearer(k.key, { "x-request-id": rid }), body: await editForm({ prompt: "a hat", steps: "2", raw_decode: "true" }, [{ name: "image", bytes: image }], mask) });
+    expect(res.status).toBe(200);
+    expect(((await res.json()) as ImagesBody).size).toBe("64x48");
+    if (standIn) expect((await standInCalls(rid))[0]).toMatchObject({ task: "INPAINT", rawDecode: true });
+    const bad = await call("/v1/images/edits", { method: "POST", headers: bearer(k.key), body: await editForm({ prompt: "a hat", raw_decode: "yes" }, [{ name: "image", bytes: image }], mask) });
+    expect(bad.status).toBe(400);
+    expect(((await bad.json()) as { error: { param: string } }).error.param).toBe("raw_decode");
   });
 
   it("accepts `image[]` (several images) and a task with edit_type", async () => {

@@ -90,6 +90,10 @@ export const PLAYGROUND_HTML = `<!doctype html>
         <label for="guidance">Guidance</label>
         <input id="guidance" type="number" min="0" max="50" step="0.5" placeholder="default" inputmode="decimal">
       </div>
+      <div class="field" id="blend-opts" hidden>
+        <label for="keep-photo"><input id="keep-photo" type="checkbox" checked> Keep my photo outside the mask</label>
+        <small>Off: the model's raw decode of the whole image</small>
+      </div>
       <div class="field" id="cache-opts">
         <label for="ml-cache"><input id="ml-cache" type="checkbox"> ML-Cache</label>
         <small>Faster on a GPU; text-to-image and inpaint</small>

@@ -47,6 +47,7 @@ export const PLAYGROUND_JS = String.raw`"use strict";
     $("image-opts").hidden = t === "understand";
     $("edit-opts").hidden = t !== "edit";
     $("cache-opts").hidden = t !== "generate" && t !== "inpaint";
+    $("blend-opts").hidden = t !== "inpaint";
     $("text-opts").hidden = t !== "understand";
   }
   Array.prototype.forEach.call(form.elements.namedItem("task"), function (r) { r.addEventListener("change", showTask); });
@@ -297,6 +298,8 @@ export const PLAYGROUND_JS = String.raw`"use strict";
       if (t === "edit") fd.append("edit_type", $("edit-type").value);
       fd.append("image", await toBlob(photo), "image.png");
       if (t === "inpaint") fd.append("mask", await maskPng(), "mask.png");
+      // Inpainting blends the result into the photo unless asked for the raw decode (docs/edge.md).
+      if (t === "inpaint" && !$("keep-photo").checked) fd.append("raw_decode", "true");
       res = await fetch("/v1/images/edits", { method: "POST", headers: headers, body: fd, signal: signal });
     }
     if (!res.ok) return apiError(res);

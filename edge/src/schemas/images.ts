@@ -24,7 +24,11 @@ export const ImageEditFields = z.object({
   prompt: Prompt,
   model: z.string().optional(),
   task: z.enum(EDIT_TASKS).optional().openapi({ description: "Default: inpaint when a mask is given, else edit" }),
-  edit_type: z.string().max(64).optional().openapi({ description: "Sub-type: edit_add/edit_remove/... (edit), canny/depth/hed/openpose (control), view name (multiview)" }),
+  edit_type: z
+    .string()
+    .max(64)
+    .optional()
+    .openapi({ description: "Sub-type: edit_add/edit_remove/... (edit), canny/depth/hed/openpose (control), canny_pred/hed_pred/depth_pred/openpose_pred or <x>_dense (dense), view name (multiview)" }),
   size: Size.optional().openapi({ description: "Ignored: the output has the input image's size" }),
   n: num(z.number().int().min(1).max(LIMITS.maxN)).optional().default(1),
   response_format: generationOptions.response_format,
@@ -39,6 +43,10 @@ export const ImageEditFields = z.object({
   image_guidance_scale: num(z.number().min(0).max(50)).optional(),
   temperature: num(z.number().min(0).max(10)).optional(),
   ml_cache: bool.optional().openapi({ description: "DiMOO extension: run with the Max-Logit cache at its defaults (inpaint, outpaint)" }),
+  raw_decode: bool.optional().openapi({
+    description:
+      "DiMOO extension (inpaint, outpaint): true returns the model's raw decode of the whole image (size floored to multiples of 16) instead of your image with the generated pixels blended in inside the mask (default false)",
+  }),
   quality: z.string().optional(),
   background: z.string().optional(),
   input_fidelity: z.string().optional(),

@@ -49,6 +49,8 @@ export interface ImageSpec {
   /** Present when the request runs with the Max-Logit cache; unset parameters take the orchestrator's defaults. */
   mlCache?: { cacheRatio?: number; warmupRatio?: number; refreshInterval?: number };
   editType?: string;
+  /** Inpaint/outpaint: the raw decode instead of the blend into the caller's image. */
+  rawDecode?: boolean;
   images: Uint8Array[];
   mask?: Uint8Array;
 }
@@ -128,6 +130,7 @@ export function generateRequest(spec: ImageSpec, index: number, requestId: strin
     images: spec.images,
     mask: spec.mask ?? new Uint8Array(),
     editType: spec.editType ?? "",
+    rawDecode: spec.rawDecode ?? false,
     outputFormat: FORMATS[spec.outputFormat],
     outputQuality: spec.outputQuality ?? 0,
     previewEvery,

@@ -107,6 +107,7 @@ export function editSpec(env: Env, f: z.infer<typeof ImageEditFields>, images: I
     temperature: f.temperature,
     mlCache: f.ml_cache ? mlCacheOf(f.ml_cache, task) : undefined,
     editType: f.edit_type,
+    rawDecode: f.raw_decode,
     images: images.map((i) => i.bytes),
     mask: mask?.bytes,
     tenant: tenantOf(who),

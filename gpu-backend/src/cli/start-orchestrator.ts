@@ -20,10 +20,12 @@
 //              MAX_SEQUENCE_TOKENS, MAX_BLOCK_LENGTH, MAX_CACHED_SEQUENCE_TOKENS
 //   Step batcher: MAX_ACTIVE, MAX_CACHED_ACTIVE, MAX_QUEUE, MAX_BATCH_ROWS, MAX_BATCH_TOKENS (default 131072; 8192 on the
 //              embedded CPU backend), SEQ_BUCKETS ("256,512,...")
+//   Image work:   IMAGE_WORKERS (decode/resample threads; default cores - 1, 1 to 4), IMAGE_BUDGET_BYTES (decoded pixel
+//              bytes in flight; default 268435456; an image needing more is refused, others wait)
 // Stops on SIGINT/SIGTERM.
 import { randomBytes } from "node:crypto";
 import { resolve } from "node:path";
-import { batcherFromEnv, limitsFromEnv, warmUpFromEnv } from "../service/config";
+import { batcherFromEnv, imagePoolFromEnv, limitsFromEnv, warmUpFromEnv } from "../service/config";
 import { createLogger, type LogLevel } from "../service/log";
 import { startOrchestrator } from "../service/orchestrator";
 
@@ -64,6 +66,7 @@ async function main(): Promise<void> {
     modelName: env.MODEL_NAME ?? (embedded ? "lumina-dimoo-dev" : "lumina-dimoo"),
     limits: limitsFromEnv(env),
     batcher,
+    imagePool: imagePoolFromEnv(env),
     engineTimeoutMs: env.ENGINE_TIMEOUT_MS ? Number(env.ENGINE_TIMEOUT_MS) : undefined,
     log,
     warmUp: warmUpFromEnv(env),

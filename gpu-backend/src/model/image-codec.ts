@@ -4,8 +4,10 @@
 // sharp does only the codec work; every resampling step that changes what the model sees is Pillow's
 // algorithm (resample.ts), so the VQ codes match the reference's for the same input pixels.
 //
-// Like PIL's Image.open(...).convert("RGB"), decoding ignores EXIF orientation and drops alpha without
-// compositing. Unlike PIL, sharp converts embedded ICC profiles to sRGB (inputs are usually sRGB already).
+// Like PIL's Image.open(...).convert("RGB"), decoding ignores EXIF orientation, drops alpha without
+// compositing and ignores an embedded ICC profile: the model was trained on the stored values as PIL reads
+// them, so a Display P3 or Adobe RGB upload is fed as its stored numbers, not converted to sRGB (sharp would
+// convert by default; `ignoreIcc` turns that off).
 
 import sharp, { type Metadata } from "sharp";
 import { chooseCropSize, floorTo16, i2iCropSizes, mmuCropSizes, planCenterCrop, type Size } from "./crops";
@@ -77,7 +79,7 @@ export async function probeImage(bytes: Uint8Array, opts: DecodeOptions): Promis
 export async function decodeRaw(bytes: Uint8Array, opts: DecodeOptions, mode: "rgb" | "rgba"): Promise<{ width: number; height: number; hwc: Uint8Array }> {
   const probe = await probeImage(bytes, opts);
   try {
-    let s = sharp(bytes, { limitInputPixels: opts.maxPixels, autoOrient: false }).toColourspace("srgb");
+    let s = sharp(bytes, { limitInputPixels: opts.maxPixels, autoOrient: false, ignoreIcc: true }).toColourspace("srgb");
     s = mode === "rgba" ? s.ensureAlpha() : s.removeAlpha();
     const { data, info } = await s.raw({ depth: "uchar" }).toBuffer({ resolveWithObject: true });
     const channels = mode === "rgba" ? 4 : 3;

@@ -74,6 +74,12 @@ export function imageToImagePrompts(editType: string, prompt: string): PromptPai
   return pair(GENERIC_I2I_SYSTEM_PROMPT, prompt);
 }
 
+/** Whether the reference's prompt for an edit_type carries the user's text (else the user text is fixed). */
+export function usesUserPrompt(editType: string): boolean {
+  const probe = "\u0000user\u0000";
+  return imageToImagePrompts(editType, probe).user === probe;
+}
+
 /** Whether an edit_type takes two images (content + style). */
 export function isStyleTransfer(editType: string): boolean {
   // Mirrors the branch order above: only types that reach the ref_transfer branch use two images.

@@ -1,7 +1,8 @@
-// The host's settings from the environment: the request limits (defaults in tasks/limits.ts) and the step
-// batcher's settings.
+// The host's settings from the environment: the request limits (defaults in tasks/limits.ts), the step
+// batcher's settings and the image worker pool's.
 import { parseBuckets, DEFAULT_BUCKETS } from "../batcher/buckets";
 import { TRANSFORMER_CACHED_LIMITS } from "../engine/profiles";
+import type { ImagePoolOptions } from "../image-work/worker-pool";
 import { DEFAULT_LIMITS, type Limits } from "../tasks/limits";
 import type { WarmUpOptions } from "./warm-up";
 
@@ -78,4 +79,12 @@ export function warmUpFromEnv(env: NodeJS.ProcessEnv = process.env): WarmUpOptio
     return [Number(m[1]), Number(m[2])] as const;
   });
   return { sizes };
+}
+
+/** IMAGE_WORKERS (threads), IMAGE_BUDGET_BYTES (decoded pixel bytes in flight); unset = the pool's defaults. */
+export function imagePoolFromEnv(env: NodeJS.ProcessEnv = process.env): ImagePoolOptions {
+  return {
+    threads: env.IMAGE_WORKERS ? num(env, "IMAGE_WORKERS", 1) : undefined,
+    budgetBytes: env.IMAGE_BUDGET_BYTES ? num(env, "IMAGE_BUDGET_BYTES", 1) : undefined,
+  };
 }

@@ -5,6 +5,7 @@ import { Tokenizer } from "../model/tokenizer";
 import { StepBatcher } from "../batcher/step-batcher";
 import { TRANSFORMER_MODEL } from "../engine/contract";
 import { TritonEngine } from "../engine/triton-engine";
+import { ImageWorkerPool, type ImagePoolOptions } from "../image-work/worker-pool";
 import { createGeneratePipeline } from "../tasks/generate";
 import { DEFAULT_LIMITS, type Limits } from "../tasks/limits";
 import { createUnderstandPipeline } from "../tasks/understand";
@@ -29,6 +30,8 @@ export interface OrchestratorOptions {
   modelName?: string;
   limits?: Partial<Limits>;
   batcher?: Partial<BatcherSettings>;
+  /** Image decode/resample/blend threads and their memory budget (image-work/worker-pool.ts). */
+  imagePool?: ImagePoolOptions;
   /** Per transformer call (ms); default 120000. */
   engineTimeoutMs?: number;
   log?: Logger;
@@ -43,6 +46,7 @@ export interface Orchestrator extends OrchestratorServer {
   engine: TritonEngine;
   /** Settles when the start-up warm-up is over (at once without one); Health is ready from then on. */
   warmedUp: Promise<void>;
+  images: ImageWorkerPool;
 }
 
 export async function startOrchestrator(opts: OrchestratorOptions): Promise<Orchestrator> {
@@ -84,7 +88,8 @@ export async function startOrchestrator(opts: OrchestratorOptions): Promise<Orch
   // A repository without the stateful model serves every request uncached; Health looks for it again.
   await engine.detectCachedModel();
   const mlCache = () => engine.cached !== undefined;
-  const deps = { tokenizer, vq: engine, limits, mlCache };
+  const images = new ImageWorkerPool(opts.imagePool);
+  const deps = { tokenizer, vq: engine, limits, mlCache, images };
   let warming = opts.warmUp !== undefined && opts.warmUp !== false;
   const server = await startOrchestratorServer(
     {
@@ -116,9 +121,11 @@ export async function startOrchestrator(opts: OrchestratorOptions): Promise<Orch
     stats: metrics,
     engine,
     warmedUp,
+    images,
     close: async () => {
       await server.close();
       client.close();
+      await images.close();
     },
   };
 }

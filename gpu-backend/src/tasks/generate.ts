@@ -6,7 +6,9 @@ import { randomBytes } from "node:crypto";
 import type { GenerateRequest } from "../../../proto/gen/dimoo/v1/dimoo_pb";
 import { vqDecodeImage, vqEncodeImage } from "../engine/vq";
 import { invalidArgument } from "../errors";
-import { decodeImage, encodeImage, encodePreview, type ImageFormat, type RgbImage } from "../model/image-codec";
+import { inlineImageWork } from "../image-work/image-work";
+import type { PreparedImage } from "../image-work/jobs";
+import { encodeImage, encodePreview, type ImageFormat } from "../model/image-codec";
 import { answerRegionLength, type ImageCodes } from "../model/layout";
 import { initMlCache } from "../sampling/ml-cache";
 import { DenoisingTask } from "./denoising-task";
@@ -24,6 +26,7 @@ const MIME: Record<ImageFormat, string> = { png: "image/png", webp: "image/webp"
 
 export function createGeneratePipeline(deps: TaskDeps): GeneratePipeline<ImageSpec, DenoisingTask> {
   const { tokenizer, vq, limits } = deps;
+  const work = deps.images ?? inlineImageWork;
 
   return {
     async validate(req: GenerateRequest): Promise<ImageSpec> {
@@ -36,11 +39,13 @@ export function createGeneratePipeline(deps: TaskDeps): GeneratePipeline<ImageSp
         const prompt = tokenizer.encode(pair.cond);
         const uncondPrompt = tokenizer.encode(pair.uncond);
 
-        const decoded: RgbImage[] = [];
+        // Decode and resampling run as image work (off the event loop in the orchestrator), one image at a time.
+        const prepared: PreparedImage[] = [];
         for (let i = 0; i < req.images.length; i++) {
-          decoded.push(await decodeImage(req.images[i], { field: `images[${i}]`, maxPixels: limits.maxInputPixels }));
+          const keepOriginal = params.needsMask && !params.rawDecode;
+          prepared.push(await work.prepare(req.images[i], { field: `images[${i}]`, maxPixels: limits.maxInputPixels, prep: family.inputPrep, keepOriginal }));
         }
-        const inputs = await family.inputs(decoded, req, params, limits);
+        const inputs = await family.inputs(prepared, req, params, limits, work);
         const { grid } = inputs;
         const width = grid.w * 16;
         const height = grid.h * 16;
@@ -56,8 +61,9 @@ export function createGeneratePipeline(deps: TaskDeps): GeneratePipeline<ImageSp
         return {
           requestId: req.requestId,
           task: params.kind,
-          width,
-          height,
+          // A blended painting comes back at the caller's size; everything else at the model's.
+          width: inputs.blend?.original.width ?? width,
+          height: inputs.blend?.original.height ?? height,
           steps: params.steps,
           seed: params.seed,
           mimeType: MIME[params.format],
@@ -97,7 +103,9 @@ export function createGeneratePipeline(deps: TaskDeps): GeneratePipeline<ImageSp
 
     async finish(spec, task, ctx): Promise<EncodedImage> {
       const p = spec.params;
-      const img = await vqDecodeImage(vq, task.codes(), task.grid.h, task.grid.w, ctx);
+      const decoded = await vqDecodeImage(vq, task.codes(), task.grid.h, task.grid.w, ctx);
+      // Painting gives the caller's image back with the generated pixels blended in (unless raw_decode).
+      const img = spec.blend ? await work.blend(spec.blend.original, decoded, spec.blend.mask) : decoded;
       const bytes = await encodeImage(img, { format: p.format, quality: p.format === "png" ? undefined : p.quality });
       return { bytes, mimeType: MIME[p.format], width: img.width, height: img.height };
     },

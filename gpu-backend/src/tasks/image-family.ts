@@ -3,8 +3,11 @@
 // prepared and which output grid they give, how many row tokens the inputs take, and the sampler's first
 // state. params.ts and generate.ts do everything they share.
 import type { GenerateRequest } from "../../../proto/gen/dimoo/v1/dimoo_pb";
+import type { ImageWork } from "../image-work/image-work";
+import type { InputPrep, PreparedImage } from "../image-work/jobs";
 import type { RgbImage } from "../model/image-codec";
 import type { Grid, ImageCodes } from "../model/layout";
+import type { PixelMask } from "../model/mask-grid";
 import type { PromptPair } from "../model/prompts";
 import type { ImageDenoisingState } from "../sampling/image-denoising";
 import type { MlCacheParams } from "../sampling/ml-cache";
@@ -34,6 +37,8 @@ export interface GenerateParams {
   previewEvery: number;
   /** The Max-Logit cache's parameters when the request asks for it (docs/model.md §6). */
   mlCache?: MlCacheParams;
+  /** Painting: return the raw VQ decode instead of blending it into the caller's image. */
+  rawDecode: boolean;
 }
 
 /** Prepared inputs of one request: the images the VQ encoder gets and the output grid. */
@@ -43,6 +48,8 @@ export interface ImageInputs {
   grid: Grid;
   /** Painting: 1 = regenerate, per output cell. */
   regenerate?: Uint8Array;
+  /** Painting with the blend: the caller's image and pixel mask, which the decode is blended into. */
+  blend?: { original: RgbImage; mask: PixelMask };
 }
 
 /** A validated image request, everything its family needs to build the sampler. */
@@ -63,14 +70,17 @@ export interface ImageFamily {
   readonly defaultGuidance: number;
   /** The reference's edit_type string for the request's (INVALID_ARGUMENT edit_type when unknown). */
   editType(kind: TaskKind, raw: string): string;
-  promptRequired(kind: TaskKind): boolean;
+  /** Whether the reference's prompt for this kind and edit_type uses the user's prompt. */
+  promptRequired(kind: TaskKind, editType: string): boolean;
   /** Input images the kind takes: 0, 1 or 2. */
   imageCount(kind: TaskKind): number;
   /** The output size the request asks for, checked; 0x0 where the inputs decide it. */
   requestedSize(req: GenerateRequest, limits: Limits): { width: number; height: number };
   prompts(p: GenerateParams): PromptPair;
-  /** Prepares the decoded input images exactly as the reference does and picks the output grid. */
-  inputs(decoded: RgbImage[], req: GenerateRequest, p: GenerateParams, limits: Limits): Promise<ImageInputs>;
+  /** How each input image is prepared for the VQ encoder (image-work/jobs.ts). */
+  readonly inputPrep: InputPrep;
+  /** Takes the prepared input images (and reads the mask) and picks the output grid. */
+  inputs(prepared: PreparedImage[], req: GenerateRequest, p: GenerateParams, limits: Limits, work: ImageWork): Promise<ImageInputs>;
   /** Tokens the conditional row spends on the input images (besides prompt and answer region). */
   inputTokens(images: readonly RgbImage[]): number;
   /** The sampler's first state, from the spec and the VQ codes of its input images. */

@@ -2,14 +2,16 @@
 // take one input image, style transfer a content and a style image. Each input is cropped with the 512
 // crop list; the output takes the last image's crop size; dual guidance over text and image.
 import { invalidArgument } from "../errors";
-import { prepareImageToImageInput } from "../model/image-codec";
 import { gridForPixels, imageBlockLength } from "../model/layout";
-import { imageToImagePrompts } from "../model/prompts";
+import { imageToImagePrompts, usesUserPrompt } from "../model/prompts";
 import { initImageToImage } from "../sampling/image-to-image";
 import type { ImageFamily, TaskKind } from "./image-family";
 
 const EDIT_TYPES = ["add", "remove", "replace", "background", "text_transfer"];
 const CONTROL_TYPES = ["canny", "depth", "hed", "openpose"];
+/** The README's dense-prediction types, run as `<x>_pred` (the reference's generic branch, the user's prompt). */
+const PRED_TYPES = ["canny", "hed", "depth", "openpose"];
+/** Targets of the prompt builder's dense branch, reached only by an edit_type containing "dense". */
 const DENSE_TYPES = ["canny", "hed", "depth", "openpose", "normal", "sam2mask"];
 
 /** The reference's edit_type string (which selects the prompt) from the request's, in any accepted spelling. */
@@ -29,9 +31,19 @@ function editType(kind: TaskKind, raw: string): string {
       return `${base}_control`;
     }
     case "dense": {
-      const base = t.replace(/_(dense|pred)$/, "");
-      if (!DENSE_TYPES.includes(base)) throw invalidArgument("edit_type", `dense prediction needs one of ${DENSE_TYPES.join(", ")}`);
-      return `${base}_dense`;
+      // The reference is run as its README shows (`--edit_type canny_pred`): "*_pred" misses the prompt
+      // builder's dense branch and takes the generic one with the user's prompt (docs/model.md §4.4). Only an
+      // explicit "<x>_dense" reaches the dense branch and its fixed prompt.
+      if (t.endsWith("_dense")) {
+        const base = t.slice(0, -6);
+        if (!DENSE_TYPES.includes(base)) throw invalidArgument("edit_type", `dense prediction needs one of ${DENSE_TYPES.map((d) => d + "_dense").join(", ")}`);
+        return t;
+      }
+      const base = t.endsWith("_pred") ? t.slice(0, -5) : t;
+      if (!PRED_TYPES.includes(base)) {
+        throw invalidArgument("edit_type", `dense prediction needs one of ${PRED_TYPES.map((d) => d + "_pred").join(", ")} (or ${DENSE_TYPES.map((d) => d + "_dense").join(", ")})`);
+      }
+      return `${base}_pred`;
     }
     case "multiview": {
       const view = t.startsWith("multi_view_") ? t.slice(11) : t;
@@ -54,13 +66,14 @@ export const imageToImage: ImageFamily = {
   cacheable: false,
   defaultGuidance: 2.5,
   editType,
-  // Style transfer, multi-view and dense prediction have fixed prompts.
-  promptRequired: (kind) => kind !== "style" && kind !== "multiview" && kind !== "dense",
+  // Style transfer, multi-view and the dense branch ("<x>_dense") have fixed prompts; "<x>_pred" uses the user's.
+  promptRequired: (_kind, editType) => usesUserPrompt(editType),
   imageCount: (kind) => (kind === "style" ? 2 : 1),
   requestedSize: () => ({ width: 0, height: 0 }),
   prompts: (p) => imageToImagePrompts(p.editType, p.prompt),
-  async inputs(decoded) {
-    const images = decoded.map((img) => prepareImageToImageInput(img));
+  inputPrep: "crop512",
+  async inputs(prepared) {
+    const images = prepared.map((p) => p.image);
     const last = images[images.length - 1];
     return { images, grid: gridForPixels(last.height, last.width) };
   },

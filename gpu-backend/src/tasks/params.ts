@@ -85,7 +85,7 @@ export function validateGenerateParams(req: GenerateRequest, limits: Limits): Ge
   const editType = family.editType(kind, req.editType);
 
   const prompt = req.prompt;
-  if (family.promptRequired(kind) && prompt.trim().length === 0) throw invalidArgument("prompt", "prompt must not be empty");
+  if (family.promptRequired(kind, editType) && prompt.trim().length === 0) throw invalidArgument("prompt", "prompt must not be empty");
   checkTextLength("prompt", prompt, limits);
 
   const { width, height } = family.requestedSize(req, limits);
@@ -128,6 +128,7 @@ export function validateGenerateParams(req: GenerateRequest, limits: Limits): Ge
   if (req.previewEvery > limits.maxSteps) throw invalidArgument("preview_every", `must be at most ${limits.maxSteps}`);
 
   const mlCache = req.mlCache?.enabled ? mlCacheParams(req.mlCache, kind, family, steps) : undefined;
+  if (req.rawDecode && !needsMask) throw invalidArgument("raw_decode", `${kind} has no blend to skip (inpaint and outpaint only)`);
 
   const seed = req.seed ?? randomSeed();
   return {
@@ -147,5 +148,6 @@ export function validateGenerateParams(req: GenerateRequest, limits: Limits): Ge
     quality,
     previewEvery: req.previewEvery,
     mlCache,
+    rawDecode: req.rawDecode,
   };
 }

@@ -6,6 +6,7 @@
 import type { GenerateRequest, UnderstandRequest } from "../../../proto/gen/dimoo/v1/dimoo_pb";
 import type { StepTask } from "../batcher/step-batcher";
 import type { VqRunner } from "../engine/runners";
+import type { ImageWork } from "../image-work/image-work";
 import type { Tokenizer } from "../model/tokenizer";
 import type { Limits } from "./limits";
 
@@ -14,6 +15,8 @@ export interface TaskDeps {
   tokenizer: Tokenizer;
   vq: VqRunner;
   limits: Limits;
+  /** Where input decode, resampling and painting blends run; default inline (the orchestrator passes its pool). */
+  images?: ImageWork;
   /** Whether the engine serves the stateful model now: requests that ask for the ML-Cache run cached. */
   mlCache?: () => boolean;
 }

@@ -43,6 +43,7 @@ export const textToImage: ImageFamily = {
     return { width, height };
   },
   prompts: (p) => textToImagePrompts(p.prompt),
+  inputPrep: "floor16",
   inputs: async (_decoded, _req, p) => ({ images: [], grid: gridForPixels(p.height, p.width) }),
   inputTokens: () => 0,
   init: (spec) => textToImageState(spec),

@@ -4,7 +4,8 @@ import type { UnderstandRequest } from "../../../proto/gen/dimoo/v1/dimoo_pb";
 import type { StepInputs, StepOutputs } from "../engine/step";
 import { vqEncodeImage } from "../engine/vq";
 import { invalidArgument } from "../errors";
-import { decodeImage, prepareUnderstandingInput, type RgbImage } from "../model/image-codec";
+import { inlineImageWork } from "../image-work/image-work";
+import type { RgbImage } from "../model/image-codec";
 import { imageBlockLength } from "../model/layout";
 import { understandingPrompt } from "../model/prompts";
 import type { Tokenizer } from "../model/tokenizer";
@@ -98,6 +99,7 @@ export class UnderstandingTask implements TextTask {
 
 export function createUnderstandPipeline(deps: TaskDeps): UnderstandPipeline<QuestionSpec, UnderstandingTask> {
   const { tokenizer, vq, limits } = deps;
+  const work = deps.images ?? inlineImageWork;
   return {
     async validate(req: UnderstandRequest): Promise<QuestionSpec> {
       return asInvalid(async () => {
@@ -105,7 +107,7 @@ export function createUnderstandPipeline(deps: TaskDeps): UnderstandPipeline<Que
         const qTokens = tokenizer.encode(params.question, { addSpecialTokens: false }).length;
         if (qTokens > limits.maxPromptTokens) throw invalidArgument("question", `${qTokens} tokens exceeds the limit of ${limits.maxPromptTokens}`);
         const prompt = tokenizer.encode(understandingPrompt(params.question));
-        const image = prepareUnderstandingInput(await decodeImage(req.images[0], { field: "images[0]", maxPixels: limits.maxInputPixels }));
+        const { image } = await work.prepare(req.images[0], { field: "images[0]", maxPixels: limits.maxInputPixels, prep: "crop1024" });
         const rowLength = prompt.length + imageBlockLength(image.height / 16, image.width / 16) + params.maxTokens + 2;
         if (rowLength > limits.maxSequenceTokens) {
           throw invalidArgument("max_tokens", `the answer and image need ${rowLength} tokens, more than the ${limits.maxSequenceTokens} the engine takes`);

@@ -56,6 +56,7 @@ export interface StandInCall {
   images?: number;
   maskBytes?: number;
   editType?: string;
+  rawDecode?: boolean;
   outputFormat?: string;
   previewEvery?: number;
   mlCache?: { enabled: boolean; cacheRatio?: number; warmupRatio?: number; refreshInterval?: number };
@@ -169,6 +170,7 @@ export async function startStandInOrchestrator(opts: StandInOptions): Promise<St
       images: req.images.length,
       maskBytes: req.mask.length,
       editType: req.editType,
+      rawDecode: req.rawDecode,
       outputFormat: ImageFormat[req.outputFormat],
       previewEvery: req.previewEvery,
       mlCache: req.mlCache && { enabled: req.mlCache.enabled, cacheRatio: req.mlCache.cacheRatio, warmupRatio: req.mlCache.warmupRatio, refreshInterval: req.mlCache.refreshInterval },

@@ -216,7 +216,9 @@ describe("every task, with the reference's output sizes", () => {
       ["edit without a kind (a plain images.edit)", { task: Task.EDIT, prompt: "make it blue", images: [input] }, expected],
       ["subject", { task: Task.SUBJECT, prompt: "the object on a beach", images: [input] }, expected],
       ["control", { task: Task.CONTROL, editType: "canny", prompt: "a house", images: [input] }, expected],
-      ["dense", { task: Task.DENSE, editType: "depth", images: [input] }, expected],
+      // As the reference's README runs it: depth_pred with the caller's prompt (the generic prompt branch).
+      ["dense", { task: Task.DENSE, editType: "depth", prompt: "Generate a depth map accroding to the image.", images: [input] }, expected],
+      ["dense (the prompt builder's dense branch, no prompt)", { task: Task.DENSE, editType: "normal_dense", images: [input] }, expected],
       ["multiview", { task: Task.MULTIVIEW, editType: "left", images: [input] }, expected],
       ["style", { task: Task.STYLE, images: [input, style], outputFormat: ImageFormat.JPEG }, expectedStyle],
     ];
@@ -237,15 +239,22 @@ describe("every task, with the reference's output sizes", () => {
     expect(orch.stats.batchRows.sum() - before).toBe(2 * 3);
   });
 
-  it("inpainting and outpainting: the input size floored to /16, arbitrary masks (alpha or white)", async () => {
+  it("inpainting and outpainting: the input's own size blended, or floored to /16 raw; arbitrary masks (alpha or white)", async () => {
     const image = await png(200, 150, 3);
     const circle = await maskPng(200, 150, (x, y) => (x - 100) ** 2 + (y - 75) ** 2 < 50 ** 2, true);
     const border = await maskPng(200, 150, (x) => x < 40 || x >= 160, false);
-    const [inp, out] = await Promise.all([
+    const [inp, out, rawInp, rawOut] = await Promise.all([
       generate({ task: Task.INPAINT, prompt: "a flower", images: [image], mask: circle, steps: 4, seed: 3n }),
       generate({ task: Task.OUTPAINT, prompt: "a meadow", images: [image], mask: border, steps: 4, seed: 4n }),
+      generate({ task: Task.INPAINT, prompt: "a flower", images: [image], mask: circle, steps: 4, seed: 3n, rawDecode: true }),
+      generate({ task: Task.OUTPAINT, prompt: "a meadow", images: [image], mask: border, steps: 4, seed: 4n, rawDecode: true }),
     ]);
     for (const events of [inp, out]) {
+      const r = resultOf(events);
+      expect([r.width, r.height]).toEqual([200, 150]);
+      expect(await sizeOf(r.image)).toEqual([200, 150]);
+    }
+    for (const events of [rawInp, rawOut]) {
       const r = resultOf(events);
       expect([r.width, r.height]).toEqual([192, 144]);
       expect(await sizeOf(r.image)).toEqual([192, 144]);

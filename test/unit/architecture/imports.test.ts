@@ -12,6 +12,7 @@ const LAYERS: Record<string, number> = {
   triton: 1,
   engine: 2,
   embedded: 2,
+  "image-work": 2,
   builder: 3,
   sampling: 3,
   batcher: 4,

@@ -31,7 +31,9 @@ describe("validateGenerateParams", () => {
     expect(gen({ task: Task.STYLE, images: [img, img] }).editType).toBe("image_ref_transfer");
     expect(gen({ task: Task.MULTIVIEW, editType: "left", images: [img] }).editType).toBe("multi_view_left");
     expect(gen({ task: Task.CONTROL, editType: "depth_control", prompt: "x", images: [img] }).editType).toBe("depth_control");
-    expect(gen({ task: Task.DENSE, editType: "canny_pred", images: [img] }).editType).toBe("canny_dense");
+    expect(gen({ task: Task.DENSE, editType: "canny_pred", prompt: "x", images: [img] }).editType).toBe("canny_pred");
+    expect(gen({ task: Task.DENSE, editType: "depth", prompt: "x", images: [img] }).editType).toBe("depth_pred");
+    expect(gen({ task: Task.DENSE, editType: "normal_dense", images: [img] }).editType).toBe("normal_dense");
     expect(gen({ task: Task.SUBJECT, prompt: "x", images: [img] }).editType).toBe("subject_driven");
     expect(gen({ task: Task.TEXT_TO_IMAGE, prompt: "x", seed: 5n, outputFormat: ImageFormat.JPEG }).quality).toBe(90);
   });
@@ -40,6 +42,9 @@ describe("validateGenerateParams", () => {
     expect(field(() => gen({ prompt: "x" }))).toBe("task");
     expect(field(() => gen({ task: 77 as Task, prompt: "x" }))).toBe("task");
     expect(field(() => gen({ task: Task.TEXT_TO_IMAGE, prompt: "" }))).toBe("prompt");
+    // canny_pred takes the user's prompt (the reference's generic branch); canny_dense has a fixed one.
+    expect(field(() => gen({ task: Task.DENSE, editType: "canny_pred", prompt: " ", images: [img] }))).toBe("prompt");
+    expect(field(() => gen({ task: Task.DENSE, editType: "color_pred", prompt: "x", images: [img] }))).toBe("edit_type");
     expect(field(() => gen({ task: Task.TEXT_TO_IMAGE, prompt: "x", width: 1000 }))).toBe("width");
     expect(field(() => gen({ task: Task.TEXT_TO_IMAGE, prompt: "x", height: 4096 }))).toBe("height");
     expect(field(() => gen({ task: Task.TEXT_TO_IMAGE, prompt: "x", width: 2048, height: 2048 }))).toBe("width");
