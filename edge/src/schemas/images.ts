@@ -25,7 +25,7 @@ export const ImageEditFields = z.object({
   model: z.string().optional(),
   task: z.enum(EDIT_TASKS).optional().openapi({ description: "Default: inpaint when a mask is given, else edit" }),
   edit_type: z.string().max(64).optional().openapi({ description: "Sub-type: edit_add/edit_remove/... (edit), canny/depth/hed/openpose (control), view name (multiview)" }),
-  size: Size.optional().openapi({ description: "Ignored: the output has the input image's size" }),
+  size: Size.optional().openapi({ description: "Ignored: the task sets the output size (docs/edge.md, Output sizes)" }),
   n: num(z.number().int().min(1).max(LIMITS.maxN)).optional().default(1),
   response_format: generationOptions.response_format,
   output_format: generationOptions.output_format,

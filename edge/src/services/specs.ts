@@ -102,6 +102,9 @@ export function editSpec(env: Env, f: z.infer<typeof ImageEditFields>, images: I
   checkImageCount(plan, f.n);
   // the size the orchestrator will produce and the input pixels its model reads: what is reserved and charged
   const work = editWork(task, images.map((im) => im.info));
+  if (work.width * work.height > plan.max_pixels) {
+    throw invalid(`this edit's output would be ${work.width}x${work.height}, more than your plan's maximum of ${plan.max_pixels} pixels per image`, "image", "size_not_allowed");
+  }
   return {
     kind: "image_edit",
     task,
