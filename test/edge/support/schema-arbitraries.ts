@@ -94,8 +94,34 @@ export type Hints = Record<string, fc.Arbitrary<unknown>>;
 export function valueOf(doc: OpenApiDoc, s0: JsonSchema, hints: Hints = {}, depth = 0, name?: string): fc.Arbitrary<unknown> {
   const s = deref(doc, s0);
   const generic = genericValue(doc, s, hints, depth);
-  const hint = name !== undefined ? hints[name] : undefined;
+  // a hint is used only where it fits this schema (`n` is 1-4 on images but exactly 1 on chat)
+  const hint = name !== undefined ? hints[name]?.filter((v) => fits(doc, s, v)) : undefined;
   return hint ? fc.oneof({ arbitrary: hint, weight: 6 }, { arbitrary: generic, weight: 1 }) : generic;
+}
+
+const typeOf = (v: unknown): string => (v === null ? "null" : Array.isArray(v) ? "array" : Number.isInteger(v) ? "integer" : typeof v);
+
+/** The JSON types a schema admits, unions included. */
+function typesOf(doc: OpenApiDoc, s0: JsonSchema): Set<string> {
+  const s = deref(doc, s0);
+  const alternatives = s.anyOf ?? s.oneOf;
+  if (alternatives) return new Set(alternatives.flatMap((a) => [...typesOf(doc, a)]));
+  if (s.enum) return new Set(s.enum.map(typeOf).flatMap((t) => (t === "integer" ? ["integer", "number"] : [t])));
+  const t = s.type === undefined ? ["string", "number", "integer", "boolean", "array", "object", "null"] : Array.isArray(s.type) ? s.type : [s.type];
+  return new Set(t.includes("number") ? [...t, "integer"] : t);
+}
+
+/** Whether `v` meets `s`'s own constraints (the ones a hint could break). */
+function fits(doc: OpenApiDoc, s0: JsonSchema, v: unknown): boolean {
+  const s = deref(doc, s0);
+  const alternatives = s.anyOf ?? s.oneOf;
+  if (alternatives) return alternatives.some((a) => fits(doc, a, v));
+  if (s.enum && !s.enum.includes(v)) return false;
+  if (!typesOf(doc, s).has(typeOf(v))) return false;
+  if (typeof v === "number" && ((s.minimum !== undefined && v < s.minimum) || (s.maximum !== undefined && v > s.maximum))) return false;
+  if (typeof v === "string" && ((s.minLength !== undefined && v.length < s.minLength) || (s.maxLength !== undefined && v.length > s.maxLength) || (s.pattern && !new RegExp(s.pattern).test(v)))) return false;
+  if (Array.isArray(v) && s.items) return v.every((x) => fits(doc, s.items!, x)) && v.length >= (s.minItems ?? 0) && v.length <= (s.maxItems ?? Infinity);
+  return true;
 }
 
 function genericValue(doc: OpenApiDoc, s: JsonSchema, hints: Hints, depth: number): fc.Arbitrary<unknown> {
@@ -153,15 +179,16 @@ export type Mutation =
   | { kind: "extra_fields"; extra: Record<string, unknown> }
   | { kind: "not_an_object"; value: unknown };
 
-const wrongTypeFor = (s: JsonSchema): fc.Arbitrary<unknown> => {
-  const t = Array.isArray(s.type) ? s.type : [s.type];
+/** A value of a JSON type the schema does not admit at all. */
+const wrongTypeFor = (doc: OpenApiDoc, s: JsonSchema): fc.Arbitrary<unknown> => {
+  const t = typesOf(doc, s);
   const all: fc.Arbitrary<unknown>[] = [];
-  if (!t.includes("string") && !s.anyOf && !s.enum) all.push(fc.constantFrom("1", "true", "", "x"));
-  if (!t.includes("number") && !t.includes("integer")) all.push(fc.constantFrom(0, 1, -1, 3.5));
-  if (!t.includes("boolean")) all.push(fc.constant(true));
-  if (!t.includes("array") && !s.anyOf) all.push(fc.constant([1, "a"]));
-  if (!t.includes("object")) all.push(fc.constant({ a: 1 }));
-  if (!t.includes("null") && !s.anyOf?.some((a) => a.type === "null")) all.push(fc.constant(null));
+  if (!t.has("string")) all.push(fc.constantFrom("1", "true", "", "x"));
+  if (!t.has("number") && !t.has("integer")) all.push(fc.constantFrom(0, 1, -1, 3.5));
+  if (!t.has("boolean")) all.push(fc.constant(true));
+  if (!t.has("array")) all.push(fc.constant([1, "a"]));
+  if (!t.has("object")) all.push(fc.constant({ a: 1 }));
+  if (!t.has("null")) all.push(fc.constant(null));
   return all.length ? fc.oneof(...all) : fc.constant(Symbol.for("none"));
 };
 
@@ -190,7 +217,7 @@ export function mutationOf(doc: OpenApiDoc, s0: JsonSchema): fc.Arbitrary<Mutati
   ];
   if (fields.length) {
     const field = fc.constantFrom(...fields);
-    options.push(field.chain((f) => wrongTypeFor(prop(f)).filter((v) => v !== Symbol.for("none")).map((value) => ({ kind: "wrong_type" as const, field: f, value }))));
+    options.push(field.chain((f) => wrongTypeFor(doc, prop(f)).filter((v) => v !== Symbol.for("none")).map((value) => ({ kind: "wrong_type" as const, field: f, value }))));
     options.push(field.chain((f) => fc.oneof(fc.constant(`x`), oddString).map((value) => ({ kind: "odd_string" as const, field: f, value }))));
     options.push(field.map((f) => ({ kind: "huge_string" as const, field: f, value: "𝕏".repeat(40_000) })));
     const ranged = fields.filter((f) => outOfRange(prop(f)));
