@@ -25,6 +25,9 @@ export default defineConfig(async () => {
             SIGNING_SECRET: "test-signing-secret",
             ALLOW_PRIVATE_URLS: "true",
             KEY_CACHE_SECONDS: "5",
+            // test/edge/fuzz.test.ts: FUZZ_RUNS scales its runs, FUZZ_SEED replaces its fixed seed
+            FUZZ_RUNS: process.env.FUZZ_RUNS ?? "1",
+            FUZZ_SEED: process.env.FUZZ_SEED ?? "20261130",
           },
         },
       })),

@@ -52,8 +52,11 @@ export const TTL = {
   healthTimeoutMs: 1_500,
   /** a backend marked down is skipped for this long unless nothing else is up */
   backendDownMs: 10_000,
-  /** reservations older than this are released by the Account alarm (leaked slots) */
-  reservationMs: 60 * 60 * 1000,
+  /**
+   * A reservation's lease (overridden by RESERVATION_LEASE_SECONDS): its holder renews it every third of
+   * this while the work runs, and the Account alarm releases one that was not renewed in time (its holder died).
+   */
+  reservationLeaseMs: 60_000,
   /** webhook delivery attempts and backoff base */
   webhookAttempts: 5,
   webhookBackoffMs: 2_000,

@@ -30,6 +30,8 @@ export interface Env extends AccountBindings, JobBindings {
   KEY_CACHE_SECONDS?: string;
   /** "true" only for local development and tests: lets image_url and webhook_url point at private hosts */
   ALLOW_PRIVATE_URLS?: string;
+  /** how long a reservation holds without a renewal (seconds, default 60; decimals allowed, for tests) */
+  RESERVATION_LEASE_SECONDS?: string;
   /** CORS origins, comma separated, default "*" (bearer-token API, no cookies) */
   CORS_ORIGINS?: string;
 

@@ -55,7 +55,9 @@ describe("concurrency slots", () => {
     expect(refused.headers.get("retry-after")).toBe("1");
     expect(refused.headers.get("ratelimit-policy")).toContain('"concurrency";q=1;qu="concurrent-requests"');
     expect(((await refused.json()) as { error: { code: string } }).error.code).toBe("concurrency_limit_exceeded");
-    expect((await slow).status).toBe(200);
+    const done = await slow;
+    expect(done.status).toBe(200);
+    await done.text(); // past the 1 s hold the status line comes first: the slot is freed when the body ends
     const after = await call("/v1/images/generations", json({ prompt: "third", size: "64x64", steps: 2 }, bearer(k.key)));
     expect(after.status).toBe(200);
     const ledger = await accountStub(k.account_id).ledger();
@@ -168,17 +170,5 @@ describe("text bounds before admission", () => {
     // within the bounds: 500 words, and punctuation-heavy text is not over-counted
     const ok = await call("/v1/images/generations", json({ prompt: `${"word ".repeat(500)}${"!?.,".repeat(200)}`, size: "64x64", steps: 1 }, bearer(k.key)));
     expect(ok.status).toBe(200);
-  });
-});
-
-describe("billing by the real inputs", () => {
-  it("bills an edit for every input image it attends to, not only its output", async () => {
-    const k = await createKey();
-    const res = await call("/v1/images/edits", json({ prompt: "in this style", task: "style", steps: 2, image: [dataUrl(await png(32, 32)), dataUrl(await png(48, 48))] }, bearer(k.key)));
-    expect(res.status).toBe(200);
-    // output 32x32 (1024 px) + inputs 1024 + 2304 px, x 2 steps = 8704 pixel-steps = 0.009 units (rounded up)
-    expect(((await res.json()) as { usage: { billing_units: number } }).usage.billing_units).toBe(0.009);
-    const [row] = await accountStub(k.account_id).ledger();
-    expect(row).toMatchObject({ status: "committed", reserved_milli: 9, committed_milli: 9 });
   });
 });

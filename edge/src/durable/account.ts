@@ -3,6 +3,9 @@
 // one synchronous SQLite transaction (no await in between), so decisions are atomic per account. The ledger
 // row is also the idempotency record (job id = hash(account, Idempotency-Key)) and the usage outbox is the
 // write-ahead log for the Queue: committed usage is enqueued until the send succeeds (alarm retries).
+// A reservation is held by a lease that its holder renews while the work runs (services/reservation.ts);
+// the alarm releases a reservation whose lease ran out, so a holder that died frees its slots and units
+// within one lease, and a late commit of such a reservation still charges the work once.
 import { DurableObject } from "cloudflare:workers";
 import { gcra, type GcraResult } from "./gcra";
 import { dayOf, monthOf, usageEvent, type UsageEvent, type UsageTask } from "../metering";
@@ -28,6 +31,10 @@ export interface ReserveInput {
   milli: number;
   requestHash?: string;
   concurrency: number;
+  /** concurrency slots this work takes: one per output image (n), one for a chat */
+  slots?: number;
+  /** how long the reservation holds without a renewal (default TTL.reservationLeaseMs) */
+  leaseMs?: number;
   monthlyUnits: number;
   nowMs?: number;
 }
@@ -42,7 +49,7 @@ export type IdempotencyState =
 
 export type ReserveResult =
   | { ok: true; attempt: number; activeSlots: number; usedMilli: number }
-  | { ok: false; reason: "concurrency"; limit: number; active: number }
+  | { ok: false; reason: "concurrency"; limit: number; active: number; requested: number }
   | { ok: false; reason: "quota"; limitMilli: number; usedMilli: number; requestedMilli: number; resetsAt: string }
   | ({ ok: false; reason: "idempotency" } & Exclude<IdempotencyState, { state: "new" }>);
 
@@ -79,8 +86,17 @@ export interface LedgerRow {
   created_ms: number;
   updated_ms: number;
   committed_ms: number | null;
+  slots: number;
+  lease_ms: number | null;
+  lease_until_ms: number | null;
   [k: string]: SqlStorageValue;
 }
+
+/** The release reason the alarm writes; a commit may still turn such a row into a charge (late settle). */
+export const LEASE_EXPIRED = "lease expired";
+
+/** What a lease renewal found: the row's status, and the lease it now holds (ms) when still reserved. */
+export type Renewal = { status: LedgerStatus | "missing"; leaseMs?: number };
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v TEXT NOT NULL);
@@ -108,6 +124,17 @@ CREATE INDEX IF NOT EXISTS ledger_month ON ledger(month, status);
 CREATE TABLE IF NOT EXISTS outbox (job_id TEXT PRIMARY KEY, event TEXT NOT NULL, attempts INTEGER NOT NULL DEFAULT 0, next_ms INTEGER NOT NULL);
 `;
 
+/** Columns added after the first schema; objects created before them get them on their next start. */
+const LATER_COLUMNS: [string, string][] = [
+  ["slots", "slots INTEGER NOT NULL DEFAULT 1"],
+  ["lease_ms", "lease_ms INTEGER"],
+  // rows from before leases have none: they expire TTL.reservationLeaseMs after their last update
+  ["lease_until_ms", "lease_until_ms INTEGER"],
+];
+
+/** When a reserved row's lease ends (SQL; its one parameter is the default lease for rows from before leases). */
+const LEASE_END = "COALESCE(lease_until_ms, updated_ms + ?)";
+
 export class AccountDO extends DurableObject<AccountBindings> {
   private readonly sql: SqlStorage;
 
@@ -115,6 +142,8 @@ export class AccountDO extends DurableObject<AccountBindings> {
     super(ctx, env);
     this.sql = ctx.storage.sql;
     this.sql.exec(SCHEMA);
+    const have = new Set(this.sql.exec<{ name: string }>("PRAGMA table_info(ledger)").toArray().map((c) => c.name));
+    for (const [name, ddl] of LATER_COLUMNS) if (!have.has(name)) this.sql.exec(`ALTER TABLE ledger ADD COLUMN ${ddl}`);
   }
 
   private get accountId(): string {
@@ -162,19 +191,21 @@ export class AccountDO extends DurableObject<AccountBindings> {
   }
 
   private activeSlots(): number {
-    return this.sql.exec("SELECT COUNT(*) AS n FROM ledger WHERE status = 'reserved'").one().n as number;
+    return this.sql.exec("SELECT COALESCE(SUM(slots), 0) AS n FROM ledger WHERE status = 'reserved'").one().n as number;
   }
 
   /** Takes a concurrency slot and reserves the estimated units, or says why not. Idempotent per job id. */
   async reserve(accountId: string, input: ReserveInput): Promise<ReserveResult> {
     const now = input.nowMs ?? Date.now();
+    const leaseMs = Math.max(1, Math.round(input.leaseMs ?? TTL.reservationLeaseMs));
     const result = this.ctx.storage.transactionSync((): ReserveResult => {
       this.remember(accountId);
       const existing = this.row(input.jobId);
       const idem = this.idempotencyState(existing, input.requestHash);
       if (idem.state !== "new") return { ok: false, reason: "idempotency", ...idem };
       const active = this.activeSlots();
-      if (active >= input.concurrency) return { ok: false, reason: "concurrency", limit: input.concurrency, active };
+      const slots = Math.max(1, input.slots ?? 1);
+      if (active + slots > input.concurrency) return { ok: false, reason: "concurrency", limit: input.concurrency, active, requested: slots };
       const used = this.usedMilli(now);
       const limitMilli = input.monthlyUnits * 1000;
       if (used + input.milli > limitMilli) {
@@ -184,15 +215,18 @@ export class AccountDO extends DurableObject<AccountBindings> {
       }
       if (existing) {
         this.sql.exec(
-          "UPDATE ledger SET status = 'reserved', reserved_milli = ?, attempts = attempts + 1, release_reason = NULL, updated_ms = ?, key_id = ? WHERE job_id = ?",
+          "UPDATE ledger SET status = 'reserved', reserved_milli = ?, attempts = attempts + 1, release_reason = NULL, updated_ms = ?, key_id = ?, slots = ?, lease_ms = ?, lease_until_ms = ? WHERE job_id = ?",
           input.milli,
           now,
           input.keyId,
+          slots,
+          leaseMs,
+          now + leaseMs,
           input.jobId,
         );
       } else {
         this.sql.exec(
-          "INSERT INTO ledger (job_id, key_id, task, status, reserved_milli, request_hash, created_ms, updated_ms) VALUES (?, ?, ?, 'reserved', ?, ?, ?, ?)",
+          "INSERT INTO ledger (job_id, key_id, task, status, reserved_milli, request_hash, created_ms, updated_ms, slots, lease_ms, lease_until_ms) VALUES (?, ?, ?, 'reserved', ?, ?, ?, ?, ?, ?, ?)",
           input.jobId,
           input.keyId,
           input.task,
@@ -200,24 +234,30 @@ export class AccountDO extends DurableObject<AccountBindings> {
           input.requestHash ?? null,
           now,
           now,
+          slots,
+          leaseMs,
+          now + leaseMs,
         );
       }
-      return { ok: true, attempt: (existing?.attempts ?? 0) + 1, activeSlots: active + 1, usedMilli: used + input.milli };
+      return { ok: true, attempt: (existing?.attempts ?? 0) + 1, activeSlots: active + slots, usedMilli: used + input.milli };
     });
-    if (result.ok) await this.ensureAlarm(now + TTL.reservationMs);
+    if (result.ok) await this.ensureAlarm(now + leaseMs);
     return result;
   }
 
   /**
    * reserved -> committed, exactly once: charges the actual units, frees the slot, writes the usage event
-   * to the outbox and enqueues it in the background. A second commit, or a commit after release, changes nothing.
+   * to the outbox and enqueues it in the background. A second commit, or a commit after a release, changes
+   * nothing — except after a release by an expired lease: the holder was alive after all (slow, or its
+   * renewals were lost) and finished the work, which is charged once, like any other.
    */
   async commit(input: CommitInput): Promise<{ changed: boolean; status: LedgerStatus | "missing" }> {
     const now = input.nowMs ?? Date.now();
     const outcome = this.ctx.storage.transactionSync(() => {
       const row = this.row(input.jobId);
       if (!row) return { changed: false, status: "missing" as const };
-      if (row.status !== "reserved") return { changed: false, status: row.status };
+      const lateSettle = row.status === "released" && row.release_reason === LEASE_EXPIRED;
+      if (row.status !== "reserved" && !lateSettle) return { changed: false, status: row.status };
       this.sql.exec(
         "UPDATE ledger SET status = 'committed', committed_milli = ?, response_ref = COALESCE(?, response_ref), response_status = COALESCE(?, response_status), committed_ms = ?, updated_ms = ?, month = ?, day = ? WHERE job_id = ?",
         input.milli,
@@ -262,6 +302,19 @@ export class AccountDO extends DurableObject<AccountBindings> {
       this.sql.exec("UPDATE ledger SET status = 'released', release_reason = ?, updated_ms = ? WHERE job_id = ?", reason.slice(0, 200), nowMs, jobId);
       return { changed: true, status: "released" as const };
     });
+  }
+
+  /**
+   * Extends a reserved row's lease by its length from now. Charges nothing and changes nothing else: the
+   * holder calls it while its work runs. Any other status is reported, so the holder can stop renewing.
+   */
+  renew(jobId: string, nowMs = Date.now()): Renewal {
+    const row = this.row(jobId);
+    if (!row) return { status: "missing" };
+    if (row.status !== "reserved") return { status: row.status };
+    const leaseMs = row.lease_ms ?? TTL.reservationLeaseMs;
+    this.sql.exec("UPDATE ledger SET lease_until_ms = ? WHERE job_id = ? AND status = 'reserved'", nowMs + leaseMs, jobId);
+    return { status: "reserved", leaseMs };
   }
 
   /** Records the stored response of an idempotent request whose row stays reserved (async job creation). */
@@ -317,15 +370,18 @@ export class AccountDO extends DurableObject<AccountBindings> {
     if (current === null || current > atMs) await this.ctx.storage.setAlarm(atMs);
   }
 
-  /** Releases leaked reservations (a worker died mid-request) and retries unsent usage events. */
+  /** Releases reservations whose lease ran out (their holder died mid-request) and retries unsent usage events. */
   override async alarm(): Promise<void> {
     const now = Date.now();
-    const stale = this.sql.exec<{ job_id: string }>("SELECT job_id FROM ledger WHERE status = 'reserved' AND updated_ms <= ?", now - TTL.reservationMs).toArray();
-    for (const r of stale) this.release(r.job_id, "reservation expired", now);
+    const expired = this.sql
+      .exec<{ job_id: string }>(`SELECT job_id FROM ledger WHERE status = 'reserved' AND ${LEASE_END} <= ?`, TTL.reservationLeaseMs, now)
+      .toArray();
+    for (const r of expired) this.release(r.job_id, LEASE_EXPIRED, now);
     await this.flushOutbox(now);
-    const nextReserved = this.sql.exec("SELECT MIN(updated_ms) AS m FROM ledger WHERE status = 'reserved'").one().m as number | null;
+    const nextLease = this.sql.exec(`SELECT MIN(${LEASE_END}) AS m FROM ledger WHERE status = 'reserved'`, TTL.reservationLeaseMs).one().m as number | null;
     const nextOutbox = this.sql.exec("SELECT MIN(next_ms) AS m FROM outbox").one().m as number | null;
-    const next = Math.min(nextReserved !== null ? nextReserved + TTL.reservationMs : Infinity, nextOutbox ?? Infinity);
-    if (Number.isFinite(next)) await this.ctx.storage.setAlarm(Math.max(next, now + 1000));
+    const next = Math.min(nextLease ?? Infinity, nextOutbox ?? Infinity);
+    // a lease is never cut short; a renewed one just finds the alarm early and sets the next
+    if (Number.isFinite(next)) await this.ctx.storage.setAlarm(Math.max(next, now + 50));
   }
 }

@@ -201,7 +201,8 @@ export class JobDO extends DurableObject<JobBindings> {
       const status = this.row()?.status;
       if (status === "canceled") return; // cancel() settled the reservation and scheduled the webhook
       if (status === "succeeded") {
-        // Only the charge failed: the row stays reserved and is released, uncharged, after an hour.
+        // Only the charge failed: nothing renews the lease any more, so the alarm releases the row, uncharged,
+        // within a lease (a commit that still arrives later charges it: durable/account.ts).
         console.error(JSON.stringify({ level: "error", msg: "job commit failed", jobId: r.id, error: String(e) }));
       } else {
         // settle() released before the status turns terminal, so whoever sees "failed" sees nothing reserved.

@@ -36,7 +36,7 @@ chat.openapi(route, async (c) => {
   const pool = OrchestratorPool.fromEnv(c.env);
   const requestId = c.get("requestId");
   const model = modelId(c.env);
-  return meteredResponse(c, { task: "chat_completion", estimateMilli: estimateUnderstandMilli(spec), stream: body.stream }, (jobId) => {
+  return meteredResponse(c, { task: "chat_completion", estimateMilli: estimateUnderstandMilli(spec), slots: 1, stream: body.stream }, (jobId) => {
     const id = `chatcmpl-${jobId.slice(4)}`;
     const chunks = chatChunks(id, model);
     return {

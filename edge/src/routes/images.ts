@@ -42,7 +42,7 @@ function respondImages(c: Context<AppEnv>, spec: ImageSpec, responseFormat: "b64
   const requestId = c.get("requestId");
   const origin = new URL(c.req.url).origin;
   const { accountId } = c.get("principal");
-  return meteredResponse(c, { task: spec.kind, estimateMilli: estimateImageMilli(spec), stream }, (jobId) => {
+  return meteredResponse(c, { task: spec.kind, estimateMilli: estimateImageMilli(spec), slots: spec.n, stream }, (jobId) => {
     const body = (run: ImageRunResult): Promise<z.infer<typeof ImagesResponse>> =>
       buildImagesResponse(c.env, origin, accountId, jobId, spec, run, responseFormat);
     const progress = new ImageProgress(spec);

@@ -46,7 +46,8 @@ jobs.post("/jobs", async (c) => {
   const p = c.get("principal");
   const estimateMilli = req.type === "chat_completion" ? estimateUnderstandMilli(req.spec) : estimateImageMilli(req.spec);
   const origin = new URL(c.req.url).origin;
-  return acceptedJob(c, { task: req.type, estimateMilli }, async (jobId) => {
+  const slots = req.type === "chat_completion" ? 1 : req.spec.n;
+  return acceptedJob(c, { task: req.type, estimateMilli, slots }, async (jobId) => {
     const inputs = await Promise.all(
       req.spec.images.map(async (bytes, i) => {
         const key = `jobs/${p.accountId}/${jobId}/input-${i}`;

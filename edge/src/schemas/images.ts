@@ -29,7 +29,7 @@ export const ImageEditFields = z.object({
     .max(64)
     .optional()
     .openapi({ description: "Sub-type: edit_add/edit_remove/... (edit), canny/depth/hed/openpose (control), canny_pred/hed_pred/depth_pred/openpose_pred or <x>_dense (dense), view name (multiview)" }),
-  size: Size.optional().openapi({ description: "Ignored: the output has the input image's size" }),
+  size: Size.optional().openapi({ description: "Ignored: the task sets the output size (docs/edge.md, Output sizes)" }),
   n: num(z.number().int().min(1).max(LIMITS.maxN)).optional().default(1),
   response_format: generationOptions.response_format,
   output_format: generationOptions.output_format,

@@ -1,6 +1,6 @@
 // Image generation of every kind through the orchestrator pool: n outputs fan out as n Generate calls with
 // seeds seed, seed+1, ...; progress and preview events are relayed to the caller; the result carries the
-// billing units actually consumed (output megapixels x steps run). Used by the sync routes and by Job objects.
+// billing units actually consumed (megapixels the model generated and read x steps run). Used by the sync routes and by Job objects.
 import type { MessageInitShape } from "@bufbuild/protobuf";
 import { Task, ImageFormat, type GenerateRequestSchema } from "../../../proto/gen/dimoo/v1/dimoo_pb";
 import type { OrchestratorPool } from "../backend/pool";
@@ -30,10 +30,10 @@ export interface ImageSpec {
   kind: "image_generation" | "image_edit";
   task: PublicTask | "text_to_image";
   prompt: string;
-  /** output size: requested (text-to-image) or the first input image's (image-to-image) */
+  /** output size: requested (text-to-image), or the size the orchestrator makes of the inputs (lib/output-size.ts) */
   width: number;
   height: number;
-  /** pixels of all input images together (edits attend to them at every step); 0 for text-to-image */
+  /** pixels of the input images as the model reads them at every step (lib/output-size.ts); 0 for text-to-image */
   inputPixels: number;
   steps: number;
   n: number;
@@ -186,7 +186,9 @@ export async function runImages(
         }),
       ),
     );
-    const unitsMilli = images.reduce((s, im) => s + imageUnitsMilli(im.width, im.height, im.steps, 1, spec.inputPixels), 0);
+    // charged at the size the model generated, the one the reservation quoted (lib/output-size.ts), whatever
+    // size the image is handed back at
+    const unitsMilli = images.reduce((s, im) => s + imageUnitsMilli(spec.width, spec.height, im.steps, 1, spec.inputPixels), 0);
     return { images, unitsMilli, steps: images[0]?.steps ?? spec.steps };
   } finally {
     opts.signal?.removeEventListener("abort", onOuterAbort);

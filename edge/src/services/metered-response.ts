@@ -50,6 +50,14 @@ export interface MeteredWork<R, B> {
 export interface MeteredRequest {
   task: UsageTask;
   estimateMilli: number;
+  /** concurrency slots the work takes: its n output images (each its own orchestrator call), 1 for a chat */
+  slots: number;
+}
+
+/** The lease a reservation holds between renewals: RESERVATION_LEASE_SECONDS, else TTL.reservationLeaseMs. */
+function leaseMs(env: AppEnv["Bindings"]): number {
+  const s = Number(env.RESERVATION_LEASE_SECONDS);
+  return Number.isFinite(s) && s > 0 ? Math.round(s * 1000) : TTL.reservationLeaseMs;
 }
 
 /** A refusal as the client sees it: 429 for concurrency or quota, 409/422 for a key taken meanwhile. */
@@ -57,7 +65,8 @@ function refusalError(c: Context<AppEnv>, r: Refusal): ApiError {
   if (r.reason === "concurrency") {
     c.header("ratelimit-policy", `"concurrency";q=${r.limit};qu="concurrent-requests"`, { append: true });
     c.header("ratelimit", `"concurrency";r=0`, { append: true });
-    return new ApiError(429, "rate_limit_error", `Too many generations in flight (limit ${r.limit}). Retry when one finishes.`, "concurrency_limit_exceeded", null, {
+    const asked = r.requested > 1 ? `; this request needs ${r.requested} (one per image) and ${Math.max(0, r.limit - r.active)} are free` : "";
+    return new ApiError(429, "rate_limit_error", `Too many generations in flight (limit ${r.limit} images at a time${asked}). Retry when one finishes.`, "concurrency_limit_exceeded", null, {
       "retry-after": "1",
     });
   }
@@ -77,7 +86,7 @@ function refusalError(c: Context<AppEnv>, r: Refusal): ApiError {
 }
 
 /** Reserves for the caller; throws the right ApiError, or the replay when a duplicate finished meanwhile. */
-async function openReservation(c: Context<AppEnv>, { task, estimateMilli }: MeteredRequest): Promise<Reservation> {
+async function openReservation(c: Context<AppEnv>, { task, estimateMilli, slots }: MeteredRequest): Promise<Reservation> {
   const p = c.get("principal");
   const idem = c.get("idempotency");
   const r = await Reservation.open(c.env, p.accountId, {
@@ -87,6 +96,8 @@ async function openReservation(c: Context<AppEnv>, { task, estimateMilli }: Mete
     milli: estimateMilli,
     requestHash: idem?.requestHash,
     concurrency: p.plan.concurrency,
+    slots,
+    leaseMs: leaseMs(c.env),
     monthlyUnits: p.plan.monthly_units,
     requestId: c.get("requestId"),
   });

@@ -12,6 +12,7 @@ import { chatQuestion, type ChatCompletionRequest } from "../schemas/chat";
 import type { ImageSpec } from "./images";
 import type { UnderstandSpec } from "./understand";
 import { loadImageRef, type InputImage } from "./inputs";
+import { editWork } from "../lib/output-size";
 
 export const modelId = (env: Env) => env.MODEL_ID || DEFAULTS.model;
 
@@ -29,6 +30,13 @@ function checkPixels(plan: Plan, width: number, height: number, param: string): 
 
 function checkSteps(plan: Plan, steps: number, param = "steps"): void {
   if (steps > plan.max_steps) throw invalid(`${param} ${steps} exceeds your plan's maximum of ${plan.max_steps} steps`, param, "steps_not_allowed");
+}
+
+/** Each of the n images is its own orchestrator call and takes a concurrency slot: n may not exceed the plan's. */
+function checkImageCount(plan: Plan, n: number): void {
+  if (n > plan.concurrency) {
+    throw invalid(`n is ${n}, but your plan runs at most ${plan.concurrency} image${plan.concurrency === 1 ? "" : "s"} at a time (each image takes a concurrency slot)`, "n", "n_not_allowed");
+  }
 }
 
 /** The cache's parameters from the request's `ml_cache`; only the tasks the reference caches take it. */
@@ -49,6 +57,7 @@ export function generationSpec(env: Env, body: z.infer<typeof ImageGenerationReq
   const steps = body.steps ?? DEFAULTS.steps;
   checkPixels(plan, size.width, size.height, "size");
   checkSteps(plan, steps);
+  checkImageCount(plan, body.n);
   return {
     kind: "image_generation",
     task: "text_to_image",
@@ -84,18 +93,25 @@ export function editSpec(env: Env, f: z.infer<typeof ImageEditFields>, images: I
   }
   const task = f.task ?? (mask ? "inpaint" : "edit");
   if ((task === "inpaint" || task === "outpaint") && !mask) throw invalid(`task '${task}' needs a mask`, "mask", "missing_required_parameter");
-  if (task === "style" && images.length < 2) throw invalid("task 'style' needs two images: content, then style reference", "image");
+  if (task === "style" && images.length !== 2) throw invalid("task 'style' needs two images: content, then style reference", "image");
+  if (task !== "style" && images.length !== 1) throw invalid(`task '${task}' takes one image`, "image");
   const steps = f.steps ?? DEFAULTS.steps;
   // every input, not only the one that sets the output size: the model reads all of them at every step
   for (const im of images) checkPixels(plan, im.info.width, im.info.height, im.param);
   checkSteps(plan, steps);
+  checkImageCount(plan, f.n);
+  // the size the orchestrator will produce and the input pixels its model reads: what is reserved and charged
+  const work = editWork(task, images.map((im) => im.info));
+  if (work.width * work.height > plan.max_pixels) {
+    throw invalid(`this edit's output would be ${work.width}x${work.height}, more than your plan's maximum of ${plan.max_pixels} pixels per image`, "image", "size_not_allowed");
+  }
   return {
     kind: "image_edit",
     task,
     prompt: f.prompt,
-    width: first.width,
-    height: first.height,
-    inputPixels: images.reduce((s, im) => s + im.info.width * im.info.height, 0),
+    width: work.width,
+    height: work.height,
+    inputPixels: work.inputPixels,
     steps,
     n: f.n,
     seed: f.seed ?? randomSeed(),

@@ -18,6 +18,7 @@ import type { AddressInfo } from "node:net";
 import { setTimeout as sleep } from "node:timers/promises";
 import { createHash } from "node:crypto";
 import sharp from "sharp";
+import { chooseCropSize, floorTo16, i2iCropSizes } from "../../../gpu-backend/src/model/crops";
 import { create } from "@bufbuild/protobuf";
 import { Code, ConnectError, type ConnectRouter, type HandlerContext } from "@connectrpc/connect";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
@@ -195,14 +196,20 @@ export async function startStandInOrchestrator(opts: StandInOptions): Promise<St
         ]);
       }
       const meta = await sharp(req.images[0]).metadata();
-      width = meta.width ?? width;
-      height = meta.height ?? height;
-      if ((req.task === Task.INPAINT || req.task === Task.OUTPAINT) && req.mask.length > 0) {
+      const painting = req.task === Task.INPAINT || req.task === Task.OUTPAINT;
+      // the output size the orchestrator produces (gpu-backend/src/tasks): painting keeps the image floored to
+      // multiples of 16, image-to-image takes the last input's size from the 512-area crop list
+      if (painting) [width, height] = floorTo16(meta.width ?? width, meta.height ?? height);
+      else {
+        const last = await sharp(req.images[req.images.length - 1]).metadata();
+        [width, height] = chooseCropSize(last.width ?? width, last.height ?? height, i2iCropSizes());
+      }
+      if (painting && req.mask.length > 0) {
         const m = await sharp(req.mask).metadata();
-        if (m.width !== width || m.height !== height) {
+        if (m.width !== meta.width || m.height !== meta.height) {
           call.outcome = "error";
           throw new ConnectError("mask size differs from the image", Code.InvalidArgument, undefined, [
-            { desc: FieldViolationSchema, value: { field: "mask", description: `mask is ${m.width}x${m.height}, image is ${width}x${height}` } },
+            { desc: FieldViolationSchema, value: { field: "mask", description: `mask is ${m.width}x${m.height}, image is ${meta.width}x${meta.height}` } },
           ]);
         }
       }
