@@ -1,8 +1,8 @@
 // One cached step (ML-Cache) as the stateful model's call. A cached request runs as its own engine
 // sequence, alone in its call (B = 1, as in the reference): its K branch rows right-padded to the
-// sequence's length L, the positions to recompute (a refresh sends 0..L-1 once for every branch; a cached
-// step a list per branch, padded by repeating the branch's first position: recomputing a position twice
-// writes the same values), the first branch's target slots with a shift per branch (the general form, a
+// sequence's length L, the positions to recompute (a refresh sends none: an empty [1, 0] list means every
+// position of every branch; a cached step a list per branch, padded by repeating the branch's first
+// position: recomputing a position twice writes the same values), the first branch's target slots with a shift per branch (the general form, a
 // list per branch, only where branches are not shifts of each other), and the guidance and sampling inputs
 // of the stateless model. All integers are int32. The engine answers with tokens and confidences and,
 // when the next step is cached, its evaluation of the ML-Cache rule: a byte per position and two values
@@ -19,7 +19,7 @@ export interface CachedCall {
   sequenceId: bigint;
   start: boolean;
   end: boolean;
-  /** Branches K, row length L, recompute length P, target slots M. */
+  /** Branches K, row length L, positions recomputed per branch P (L on a refresh), target slots M. */
   branches: number;
   length: number;
   recomputeLength: number;
@@ -29,7 +29,7 @@ export interface CachedCall {
   targetLists: number;
   inputIds: Int32Array; // [K, L]
   seqLens: Int32Array; // [K]
-  recompute: Int32Array; // [Kr, P]
+  recompute: Int32Array; // [Kr, P], or empty ([1, 0]) on a refresh
   targets: Int32Array; // [Kt, M]
   targetShift: Int32Array; // [K]
   weights: Float32Array; // [K]
@@ -71,13 +71,13 @@ export function packCachedStep(inputs: StepInputs, cache: CachedStep, length: nu
     for (let m = 0; m < M; m++) if (t[m] < 0 || t[m] >= row.length) throw new CachedCallError(`branch ${k}: target ${t[m]} outside row of ${row.length}`);
   }
 
-  // A refresh recomputes 0..L-1 in every branch: one list (a shorter branch recomputes its padding too,
-  // which attention masks out and nothing reads).
+  // A refresh recomputes 0..L-1 in every branch, which the engine infers from an empty list (a shorter
+  // branch recomputes its padding too, which attention masks out and nothing reads).
   let recompute: Int32Array, P: number, Kr: number;
   if (!cache.recompute) {
     P = length;
     Kr = 1;
-    recompute = Int32Array.from({ length }, (_, i) => i);
+    recompute = new Int32Array(0);
     for (let k = 0; k < K; k++) tokens += seqLens[k];
   } else {
     const sets = cache.recompute;

@@ -92,7 +92,7 @@ export const TRANSFORMER_CACHED_INPUTS = {
     name: "recompute",
     dtype: "INT32",
     dims: ["Kr", "P"],
-    doc: "positions (< L) to recompute per branch, Kr = K; or Kr = 1, one list for every branch (a refresh sends 0..L-1 once); a shorter list repeats one of its own positions",
+    doc: "positions (< L) to recompute per branch, Kr = K, or for every branch, Kr = 1; [1, 0] = every position 0..L-1 (a refresh); a shorter list repeats one of its own positions",
   },
   imageTargets: { name: "image_targets", dtype: "INT32", dims: ["Kt", "M"], doc: "position of target slot m before the branch shift; Kt = 1 (one list) or K (a list per branch)" },
   imageTargetShift: { name: "image_target_shift", dtype: "INT32", dims: ["K"], doc: "added to the targets for branch k; position + shift is in 0..seq_len-1" },

@@ -140,12 +140,12 @@ export interface CachedStateDims {
 export function cachedTransformerProfiles(state: CachedStateDims, l: CachedTransformerLimits = TRANSFORMER_CACHED_LIMITS): OptimizationProfile[] {
   const I = TRANSFORMER_CACHED_INPUTS;
   const [K, optK] = [l.maxBranches, l.optBranches];
-  // A refresh sends one recompute list for every branch, a cached step one per branch.
+  // A refresh sends an empty recompute list (every position), a cached step one list per branch.
   const profile = (name: string, optKr: number, optP: number): OptimizationProfile => {
     const shapes: Record<string, ShapeRange> = {
       [I.inputIds.name]: { min: [1, 1], opt: [optK, l.optLen], max: [K, l.maxLen] },
       [I.seqLens.name]: { min: [1], opt: [optK], max: [K] },
-      [I.recompute.name]: { min: [1, 1], opt: [optKr, optP], max: [K, l.maxLen] },
+      [I.recompute.name]: { min: [1, 0], opt: [optKr, optP], max: [K, l.maxLen] },
       [I.imageTargets.name]: { min: [1, 0], opt: [1, l.optImageTargets], max: [K, l.maxImageTargets] },
       [I.imageTargetShift.name]: { min: [1], opt: [optK], max: [K] },
       [I.imageWeights.name]: { min: [1], opt: [optK], max: [K] },
@@ -159,7 +159,7 @@ export function cachedTransformerProfiles(state: CachedStateDims, l: CachedTrans
     }
     return { name, shapes };
   };
-  return [profile("refresh", 1, l.optLen), profile("cached", optK, l.optCachedRecompute)];
+  return [profile("refresh", 1, 0), profile("cached", optK, l.optCachedRecompute)];
 }
 
 export interface CachedStateSize {

@@ -88,12 +88,12 @@ export class TritonEngine implements TransformerRunner, VqRunner, EngineHealth {
   /** One cached step of a request's sequence (Triton's sequence batcher keeps the state between calls). */
   runCachedStep(call: CachedCall, { requestId, signal }: EngineCallOptions & { signal: AbortSignal }): Promise<CachedEngineOutputs> {
     return this.timed(TRANSFORMER_CACHED_MODEL, async () => {
-      const { branches: K, length: L, recomputeLength: P, slots: M } = call;
+      const { branches: K, length: L, slots: M } = call;
       const res = await this.client.infer(TRANSFORMER_CACHED_MODEL, {
         inputs: {
           [CI.inputIds.name]: { datatype: "INT32", shape: [K, L], data: call.inputIds },
           [CI.seqLens.name]: { datatype: "INT32", shape: [K], data: call.seqLens },
-          [CI.recompute.name]: { datatype: "INT32", shape: [call.recomputeLists, P], data: call.recompute },
+          [CI.recompute.name]: { datatype: "INT32", shape: [call.recomputeLists, call.recompute.length / call.recomputeLists], data: call.recompute },
           [CI.imageTargets.name]: { datatype: "INT32", shape: [call.targetLists, M], data: call.targets },
           [CI.imageTargetShift.name]: { datatype: "INT32", shape: [K], data: call.targetShift },
           [CI.imageWeights.name]: { datatype: "FP32", shape: [K], data: call.weights },

@@ -224,7 +224,7 @@ describe("optimization profiles and trtexec", () => {
     const layout = { nLayers: 32, kvWidth: 4096 };
     const cached = cachedTransformerProfiles(layout);
     expect(cached.map((p) => [p.name, p.shapes.recompute.opt[1]])).toEqual([
-      ["refresh", TRANSFORMER_CACHED_LIMITS.optLen],
+      ["refresh", 0], // a refresh sends an empty list: every position
       ["cached", TRANSFORMER_CACHED_LIMITS.optCachedRecompute],
     ]);
     for (const p of cached) {

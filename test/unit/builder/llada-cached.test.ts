@@ -136,7 +136,7 @@ describe("cached transformer graph (dev config)", () => {
     }
   });
 
-  it("one recompute list and one shifted target list give the general form's bits; its selection is the ML-Cache rule's", async () => {
+  it("an empty recompute list (a refresh) and one shifted target list give the general form's bits; its selection is the ML-Cache rule's", async () => {
     // The uncond branch: a shorter prompt before the same tail, as the orchestrator sends it.
     const L = 24;
     const lens = [24, 17];
@@ -148,7 +148,7 @@ describe("cached transformer graph (dev config)", () => {
     const general: CachedStep = { K: 2, L, ...ids, ...refreshRecompute(2, L), targets: [...first, ...first.map((p) => p + shift)], M, weights: [5, -4], uniforms, temperature: 1 };
     const a = await step(cached, cfg, general, initialState(cfg));
     const b = await step(cached, cfg, general, initialState(cfg), {
-      recompute: new ort.Tensor("int32", Int32Array.from({ length: L }, (_, i) => i), [1, L]),
+      recompute: new ort.Tensor("int32", new Int32Array(0), [1, 0]), // a refresh: every position of every branch
       image_targets: new ort.Tensor("int32", Int32Array.from(first), [1, M]),
       image_target_shift: new ort.Tensor("int32", Int32Array.of(0, shift), [2]),
     });

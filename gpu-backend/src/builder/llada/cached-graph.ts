@@ -74,14 +74,20 @@ export function buildCachedTransformerGraph(cfg: LladaConfig, resolve: TensorRes
   const ids = cast(g, c.inputIds, "INT64");
   const K = dim(g, ids, 0);
   const L = dim(g, ids, 1);
-  const P = dim(g, c.recompute, 1);
-  // One list for every branch ([1, P], a refresh) or one per branch; int64 for ScatterND.
-  const recompute = cast(g, g.op("Expand", [c.recompute, shapeOf(g, [K, P])]), "INT64"); // [K,P]
+  const rope = ropeInitializers(m);
+  // The positions to recompute, int64 for ScatterND: the listed ones ([1, P] for every branch or [K, P]),
+  // or on a refresh, sent as [1, 0], every position 0..L-1 of every branch. The switch is shape arithmetic
+  // (all = L when P = 0, else 0), so TensorRT resolves it from the input dims and no If is needed.
+  const listedCount = dim(g, c.recompute, 1);
+  const all = g.op("Max", [g.op("Sub", [L, g.op("Mul", [listedCount, L])]), i64(g, [0])]);
+  const listed = g.op("Expand", [cast(g, c.recompute, "INT64"), shapeOf(g, [K, listedCount])]);
+  const everyPosition = g.op("Expand", [unsqueeze(g, cast(g, sliceRows(g, rope.positions, all), "INT64"), [0]), shapeOf(g, [K, all])]);
+  const recompute = g.op("Concat", [listed, everyPosition], { axis: 1 }); // [K,P]
+  const P = dim(g, recompute, 1);
   // The [Kt, M] target lists (Kt = 1 or K) shifted per branch: [K, M].
   const fullTargets = g.op("Expand", [c.imageTargets, shapeOf(g, [K, dim(g, c.imageTargets, 1)])]);
   const targets = cast(g, g.op("Add", [fullTargets, unsqueeze(g, c.imageTargetShift, [1])]), "INT64");
 
-  const rope = ropeInitializers(m);
   // Row k of a [K, L, *] state flattened to [K*L, *] starts at k*L; positions become flat row indices.
   const branchStart = unsqueeze(g, g.op("Mul", [cast(g, sliceRows(g, rope.positions, K), "INT64"), L]), [1]); // [K,1]
   const recomputeRows = g.op("Add", [recompute, branchStart]); // [K,P]
