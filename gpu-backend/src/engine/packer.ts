@@ -3,16 +3,20 @@
 //
 //   rows      every branch of every request is one row of input_ids [R, L], right-padded with 0 to the
 //             bucket length L; seq_lens carries the true length (keys past it are masked in the engine).
-//   targets   flat `row * L + pos` indices, [G, K, M] for image mode and [H, J, N] for text mode, where
-//             K (J) is the largest branch count and M (N) the largest target count of the call's requests.
+//   targets   flat `row * L + pos` indices. Every sampler's branches share the answer region after prompts
+//             of different lengths, so branch k's targets are branch 0's shifted by a constant: then the
+//             call sends ONE list per request, [G, 1, M] (image) / [H, 1, N] (text), and per branch the
+//             offset `(row_k - row_0) * L + shift_k`, [G, K] / [H, J]. A call holding a request whose
+//             branches are not shifts of each other sends the general form instead: a list per branch,
+//             [G, K, M], with offsets 0. K (J) is the largest branch count and M (N) the largest target
+//             count of the call's requests.
 //   padding   a request with fewer branches gets weight-0 branches that point at its own first branch (so
 //             the padded logits are finite and contribute exactly 0); a request with fewer targets gets
-//             ignored slots that point at position 0 of its own rows, with uniform 0, and are dropped
-//             when unpacking.
+//             ignored slots that repeat its first target (position 0 of its own rows when it has none),
+//             with uniform 0, and are dropped when unpacking.
 //
-// Pure and allocation-light: int64 tensors are written through an Int32Array view of the same buffer
-// (lib/numeric.ts), which is ~10x faster than BigInt conversion per element.
-import { int64Words, writeInt64 } from "../lib/numeric";
+// Pure and allocation-light; every integer is int32 (contract.ts), the tensors are written in place.
+import { int64Words } from "../lib/numeric";
 import type { StepInputs, StepMode, StepOutputs } from "./step";
 
 export interface ModeTensors {
@@ -22,7 +26,10 @@ export interface ModeTensors {
   branches: number;
   /** Padded target count (M or N). */
   slots: number;
-  targets: BigInt64Array; // [count, branches, slots]
+  /** Target lists per request: 1 (one list, shifted per branch by `offsets`) or `branches` (general form). */
+  lists: number;
+  targets: Int32Array; // [count, lists, slots]
+  offsets: Int32Array; // [count, branches]
   weights: Float32Array; // [count, branches]
   uniforms: Float32Array; // [count, slots]
   temperature: Float32Array; // [count]
@@ -45,8 +52,8 @@ export interface PackedCall {
   /** Row count R and padded length L. */
   rows: number;
   length: number;
-  inputIds: BigInt64Array; // [R, L]
-  seqLens: BigInt64Array; // [R]
+  inputIds: Int32Array; // [R, L]
+  seqLens: Int32Array; // [R]
   image: ModeTensors;
   text: ModeTensors;
   members: PackedMember[];
@@ -65,7 +72,15 @@ export class PackError extends Error {
   override name = "PackError";
 }
 
-function checkInput(input: StepInputs, which: number): { k: number; m: number; longest: number } {
+interface InputShape {
+  k: number;
+  m: number;
+  longest: number;
+  /** Per branch, the constant shift of its targets against branch 0's; undefined when there is none. */
+  shifts?: Int32Array;
+}
+
+function checkInput(input: StepInputs, which: number): InputShape {
   const k = input.branches.length;
   if (k === 0) throw new PackError(`request ${which}: no branches`);
   if (input.targets.length !== k) throw new PackError(`request ${which}: ${input.targets.length} target lists for ${k} branches`);
@@ -82,7 +97,20 @@ function checkInput(input: StepInputs, which: number): { k: number; m: number; l
     }
     if (row.length > longest) longest = row.length;
   }
-  return { k, m, longest };
+  return { k, m, longest, shifts: targetShifts(input.targets, m) };
+}
+
+/** shifts[k] with targets[k][j] = targets[0][j] + shifts[k] for every slot j, or undefined. */
+function targetShifts(targets: readonly Int32Array[], m: number): Int32Array | undefined {
+  const shifts = new Int32Array(targets.length);
+  const first = targets[0];
+  for (let b = 1; b < targets.length; b++) {
+    const t = targets[b];
+    const d = m > 0 ? t[0] - first[0] : 0;
+    for (let j = 1; j < m; j++) if (t[j] - first[j] !== d) return undefined;
+    shifts[b] = d;
+  }
+  return shifts;
 }
 
 /** The longest row of a request's inputs (for bucketing). */
@@ -99,66 +127,62 @@ export function longestRow(input: StepInputs): number {
 export function packStep(inputs: readonly StepInputs[], length: number): PackedCall {
   const shapes = inputs.map((inp, i) => checkInput(inp, i));
   let rows = 0;
-  let imgCount = 0, imgK = 0, imgM = 0;
-  let txtCount = 0, txtK = 0, txtM = 0;
+  const dims = { image: { count: 0, k: 0, m: 0, shifted: true }, text: { count: 0, k: 0, m: 0, shifted: true } };
   for (let i = 0; i < inputs.length; i++) {
     const s = shapes[i];
     if (s.longest > length) throw new PackError(`request ${i}: row of ${s.longest} tokens exceeds L=${length}`);
     rows += s.k;
-    if (inputs[i].mode === "image") {
-      imgCount++;
-      imgK = Math.max(imgK, s.k);
-      imgM = Math.max(imgM, s.m);
-    } else {
-      txtCount++;
-      txtK = Math.max(txtK, s.k);
-      txtM = Math.max(txtM, s.m);
-    }
+    const d = dims[inputs[i].mode];
+    d.count++;
+    d.k = Math.max(d.k, s.k);
+    d.m = Math.max(d.m, s.m);
+    d.shifted &&= s.shifts !== undefined;
   }
-  // An empty mode still has well-formed shapes: [0, 1, 0] targets, [0, 1] weights, [0, 0] uniforms.
-  if (imgCount === 0) imgK = 1;
-  if (txtCount === 0) txtK = 1;
+  // An empty mode still has well-formed shapes: [0, 1, 0] targets, [0, 1] offsets and weights, [0, 0] uniforms.
+  const image = allocMode(dims.image.count, Math.max(1, dims.image.k), dims.image.m, dims.image.shifted);
+  const text = allocMode(dims.text.count, Math.max(1, dims.text.k), dims.text.m, dims.text.shifted);
 
-  const inputIds = new BigInt64Array(rows * length);
-  const ids32 = int64Words(inputIds);
-  const seqLens = new BigInt64Array(rows);
-  const image = allocMode(imgCount, imgK, imgM);
-  const text = allocMode(txtCount, txtK, txtM);
-  const img32 = int64Words(image.targets);
-  const txt32 = int64Words(text.targets);
-
+  const inputIds = new Int32Array(rows * length);
+  const seqLens = new Int32Array(rows);
   const members: PackedMember[] = [];
   let row = 0;
   let g = 0, h = 0;
   let total = 0;
   for (let i = 0; i < inputs.length; i++) {
     const inp = inputs[i];
-    const { k, m } = shapes[i];
+    const { k, m, shifts } = shapes[i];
     const rowBase = row;
     let tokens = 0;
     for (let b = 0; b < k; b++) {
       const src = inp.branches[b];
-      const base = (rowBase + b) * length;
-      // ids are non-negative token ids: low word = id, high word stays 0 from the allocation.
-      for (let p = 0; p < src.length; p++) ids32[2 * (base + p)] = src[p];
-      seqLens[rowBase + b] = BigInt(src.length);
+      inputIds.set(src, (rowBase + b) * length);
+      seqLens[rowBase + b] = src.length;
       tokens += src.length;
     }
     row += k;
     total += tokens;
     const isImage = inp.mode === "image";
     const t = isImage ? image : text;
-    const t32 = isImage ? img32 : txt32;
     const idx = isImage ? g++ : h++;
     const K = t.branches, M = t.slots;
-    for (let b = 0; b < K; b++) {
-      const srcBranch = b < k ? b : 0; // padded branch: a copy of branch 0 with weight 0
-      const tgt = inp.targets[srcBranch];
-      const rowOffset = (rowBase + srcBranch) * length;
-      const base = (idx * K + b) * M;
-      for (let j = 0; j < m; j++) writeInt64(t32, base + j, rowOffset + tgt[j]);
-      for (let j = m; j < M; j++) writeInt64(t32, base + j, rowOffset); // ignored slot: position 0 of its own row
-      t.weights[idx * K + b] = b < k ? inp.weights[b] : 0;
+    for (let b = 0; b < K; b++) t.weights[idx * K + b] = b < k ? inp.weights[b] : 0; // padded branch: weight 0
+    if (t.lists === 1) {
+      // One list in branch 0's row; branch b adds its row and shift. A padded branch is branch 0 again.
+      const first = inp.targets[0];
+      const base = idx * M;
+      const rowOffset = rowBase * length;
+      for (let j = 0; j < m; j++) t.targets[base + j] = rowOffset + first[j];
+      t.targets.fill(rowOffset + (m > 0 ? first[0] : 0), base + m, base + M); // ignored slots
+      for (let b = 1; b < k; b++) t.offsets[idx * K + b] = b * length + shifts![b];
+    } else {
+      for (let b = 0; b < K; b++) {
+        const srcBranch = b < k ? b : 0; // padded branch: a copy of branch 0 with weight 0
+        const tgt = inp.targets[srcBranch];
+        const rowOffset = (rowBase + srcBranch) * length;
+        const base = (idx * K + b) * M;
+        for (let j = 0; j < m; j++) t.targets[base + j] = rowOffset + tgt[j];
+        t.targets.fill(rowOffset, base + m, base + M); // ignored slot: position 0 of its own row
+      }
     }
     t.uniforms.set(inp.uniforms, idx * M); // padded slots keep uniform 0
     t.temperature[idx] = inp.temperature;
@@ -167,12 +191,15 @@ export function packStep(inputs: readonly StepInputs[], length: number): PackedC
   return { rows, length, inputIds, seqLens, image, text, members, tokens: total };
 }
 
-function allocMode(count: number, branches: number, slots: number): ModeTensors {
+function allocMode(count: number, branches: number, slots: number, shifted: boolean): ModeTensors {
+  const lists = shifted ? 1 : branches;
   return {
     count,
     branches,
     slots,
-    targets: new BigInt64Array(count * branches * slots),
+    lists,
+    targets: new Int32Array(count * lists * slots),
+    offsets: new Int32Array(count * branches),
     weights: new Float32Array(count * branches),
     uniforms: new Float32Array(count * slots),
     temperature: new Float32Array(count),

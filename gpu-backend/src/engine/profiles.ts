@@ -77,11 +77,13 @@ export function transformerProfiles(buckets: readonly TransformerBucket[] = TRAN
     const s: Record<string, ShapeRange> = {
       [I.inputIds.name]: { min: [1, 1], opt: [b.optRows, b.optLen], max: [b.maxRows, b.maxLen] },
       [I.seqLens.name]: { min: [1], opt: [b.optRows], max: [b.maxRows] },
-      [I.imageTargets.name]: { min: [0, 1, 0], opt: [optG, 2, b.optImageTargets], max: [maxG, MAX_BRANCHES, b.maxImageTargets] },
+      [I.imageTargets.name]: { min: [0, 1, 0], opt: [optG, 1, b.optImageTargets], max: [maxG, MAX_BRANCHES, b.maxImageTargets] },
+      [I.imageBranchOffsets.name]: { min: [0, 1], opt: [optG, 2], max: [maxG, MAX_BRANCHES] },
       [I.imageWeights.name]: { min: [0, 1], opt: [optG, 2], max: [maxG, MAX_BRANCHES] },
       [I.imageUniforms.name]: { min: [0, 0], opt: [optG, b.optImageTargets], max: [maxG, b.maxImageTargets] },
       [I.imageTemperature.name]: { min: [0], opt: [optG], max: [maxG] },
       [I.textTargets.name]: { min: [0, 1, 0], opt: [1, 1, 32], max: [maxH, MAX_TEXT_BRANCHES, maxN] },
+      [I.textBranchOffsets.name]: { min: [0, 1], opt: [1, 1], max: [maxH, MAX_TEXT_BRANCHES] },
       [I.textWeights.name]: { min: [0, 1], opt: [1, 1], max: [maxH, MAX_TEXT_BRANCHES] },
       [I.textUniforms.name]: { min: [0, 0], opt: [1, 32], max: [maxH, maxN] },
       [I.textTemperature.name]: { min: [0], opt: [1], max: [maxH] },
@@ -138,15 +140,18 @@ export interface CachedStateDims {
 export function cachedTransformerProfiles(state: CachedStateDims, l: CachedTransformerLimits = TRANSFORMER_CACHED_LIMITS): OptimizationProfile[] {
   const I = TRANSFORMER_CACHED_INPUTS;
   const [K, optK] = [l.maxBranches, l.optBranches];
-  const profile = (name: string, optP: number): OptimizationProfile => {
+  // A refresh sends an empty recompute list (every position), a cached step one list per branch.
+  const profile = (name: string, optKr: number, optP: number): OptimizationProfile => {
     const shapes: Record<string, ShapeRange> = {
       [I.inputIds.name]: { min: [1, 1], opt: [optK, l.optLen], max: [K, l.maxLen] },
       [I.seqLens.name]: { min: [1], opt: [optK], max: [K] },
-      [I.recompute.name]: { min: [1, 1], opt: [optK, optP], max: [K, l.maxLen] },
-      [I.imageTargets.name]: { min: [1, 0], opt: [optK, l.optImageTargets], max: [K, l.maxImageTargets] },
+      [I.recompute.name]: { min: [1, 0], opt: [optKr, optP], max: [K, l.maxLen] },
+      [I.imageTargets.name]: { min: [1, 0], opt: [1, l.optImageTargets], max: [K, l.maxImageTargets] },
+      [I.imageTargetShift.name]: { min: [1], opt: [optK], max: [K] },
       [I.imageWeights.name]: { min: [1], opt: [optK], max: [K] },
       [I.imageUniforms.name]: { min: [0], opt: [l.optImageTargets], max: [l.maxImageTargets] },
       [I.imageTemperature.name]: { min: [1], opt: [1], max: [1] },
+      [I.quantileRanks.name]: { min: [1, 2], opt: [optK, 2], max: [K, 2] },
     };
     for (const st of cachedTransformerStates(state.nLayers)) {
       const w = st.input === TRANSFORMER_CACHED_STATE.logits.input ? DIMOO_8B_DIMS.codebook : state.kvWidth;
@@ -154,7 +159,7 @@ export function cachedTransformerProfiles(state: CachedStateDims, l: CachedTrans
     }
     return { name, shapes };
   };
-  return [profile("refresh", l.optLen), profile("cached", l.optCachedRecompute)];
+  return [profile("refresh", 1, 0), profile("cached", optK, l.optCachedRecompute)];
 }
 
 export interface CachedStateSize {

@@ -16,7 +16,11 @@ export interface StepInputs {
   branches: Int32Array[];
   /** targets[k][m]: position in branches[k] of target slot m; every branch has the same M. */
   targets: Int32Array[];
-  /** K guidance weights: combined = sum_k weights[k] * logits_k. */
+  /**
+   * K guidance weights: combined = sum_k weights[k] * logits_k. The engine receives targets[0] once and
+   * one shift per branch, so targets[k] must be targets[0] shifted by a constant (every sampler's branches
+   * differ only in their prompt before a shared answer region); the packers check it.
+   */
   weights: Float32Array;
   /** M uniforms in (0,1), one per target slot (rng stream "sample", counter (step, slot)). */
   uniforms: Float32Array;
@@ -39,6 +43,23 @@ export interface CachedStep {
   end: boolean;
   /** Positions to recompute, per branch (each within its row); absent = every position (a refresh). */
   recompute?: Int32Array[];
+  /**
+   * Set when the next step is cached: the ML-Cache's cache_ratio, so that this step's outputs carry the
+   * engine's selection of the next recompute sets (StepOutputs.recomputeSelection).
+   */
+  selectForRatio?: number;
+}
+
+/**
+ * One branch's ML-Cache rule as the engine evaluates it, instead of the branch's max logits: over the
+ * branch's own positions with max logits x, `low` = sorted(x)[lo] and `high` = sorted(x)[hi] for the ranks
+ * of the 1 - cache_ratio quantile (lib/quantile.ts), and per position codes[i] = 2 where x_i <= low,
+ * 1 where low < x_i <= high (then x_i == high), else 0. sampling/ml-cache.ts turns it into the positions.
+ */
+export interface RecomputeSelection {
+  codes: Uint8Array;
+  low: number;
+  high: number;
 }
 
 export interface StepOutputs {
@@ -47,8 +68,8 @@ export interface StepOutputs {
   /** M confidences: softmax(combined)[token], NOT divided by temperature. */
   confidence: Float32Array;
   /**
-   * Cached steps: per branch, every position's maximum codebook logit after the step (fresh where
-   * recomputed, cached elsewhere), one value per position of the branch's row.
+   * Cached steps that choose the next recompute sets (CachedStep.selectForRatio): per branch, the engine's
+   * evaluation of the rule over every position's maximum codebook logit after the step.
    */
-  maxLogit?: Float32Array[];
+  recomputeSelection?: RecomputeSelection[];
 }

@@ -88,27 +88,30 @@ export class TritonEngine implements TransformerRunner, VqRunner, EngineHealth {
   /** One cached step of a request's sequence (Triton's sequence batcher keeps the state between calls). */
   runCachedStep(call: CachedCall, { requestId, signal }: EngineCallOptions & { signal: AbortSignal }): Promise<CachedEngineOutputs> {
     return this.timed(TRANSFORMER_CACHED_MODEL, async () => {
-      const { branches: K, length: L, recomputeLength: P, slots: M } = call;
+      const { branches: K, length: L, slots: M } = call;
       const res = await this.client.infer(TRANSFORMER_CACHED_MODEL, {
         inputs: {
-          [CI.inputIds.name]: { datatype: "INT64", shape: [K, L], data: call.inputIds },
-          [CI.seqLens.name]: { datatype: "INT64", shape: [K], data: call.seqLens },
-          [CI.recompute.name]: { datatype: "INT64", shape: [K, P], data: call.recompute },
-          [CI.imageTargets.name]: { datatype: "INT64", shape: [K, M], data: call.targets },
+          [CI.inputIds.name]: { datatype: "INT32", shape: [K, L], data: call.inputIds },
+          [CI.seqLens.name]: { datatype: "INT32", shape: [K], data: call.seqLens },
+          [CI.recompute.name]: { datatype: "INT32", shape: [call.recomputeLists, call.recompute.length / call.recomputeLists], data: call.recompute },
+          [CI.imageTargets.name]: { datatype: "INT32", shape: [call.targetLists, M], data: call.targets },
+          [CI.imageTargetShift.name]: { datatype: "INT32", shape: [K], data: call.targetShift },
           [CI.imageWeights.name]: { datatype: "FP32", shape: [K], data: call.weights },
           [CI.imageUniforms.name]: { datatype: "FP32", shape: [M], data: call.uniforms },
           [CI.imageTemperature.name]: { datatype: "FP32", shape: [1], data: call.temperature },
+          [CI.quantileRanks.name]: { datatype: "INT32", shape: [K, 2], data: call.quantileRanks },
         },
-        outputs: [CO.imageTokens.name, CO.imageConfidence.name, CO.maxLogit.name],
+        // The selection only when the next step is cached: a byte per position otherwise wasted.
+        outputs: [CO.imageTokens.name, CO.imageConfidence.name, ...(call.select ? [CO.recomputeCodes.name, CO.quantileValues.name] : [])],
         parameters: { sequence_id: call.sequenceId, sequence_start: call.start, sequence_end: call.end },
         requestId,
         signal,
         timeoutMs: this.opts.transformerTimeoutMs,
       });
       return {
-        tokens: res.tensor(CO.imageTokens.name, "INT64").data,
+        tokens: res.tensor(CO.imageTokens.name, "INT32").data,
         confidence: res.tensor(CO.imageConfidence.name, "FP32").data,
-        maxLogit: res.tensor(CO.maxLogit.name, "FP32").data,
+        ...(call.select && { codes: res.tensor(CO.recomputeCodes.name, "UINT8").data, quantile: res.tensor(CO.quantileValues.name, "FP32").data }),
       };
     });
   }
@@ -130,13 +133,15 @@ export class TritonEngine implements TransformerRunner, VqRunner, EngineHealth {
       const { image: im, text: tx } = call;
       const res = await this.client.infer(TRANSFORMER_MODEL, {
         inputs: {
-          [TI.inputIds.name]: { datatype: "INT64", shape: [call.rows, call.length], data: call.inputIds },
-          [TI.seqLens.name]: { datatype: "INT64", shape: [call.rows], data: call.seqLens },
-          [TI.imageTargets.name]: { datatype: "INT64", shape: [im.count, im.branches, im.slots], data: im.targets },
+          [TI.inputIds.name]: { datatype: "INT32", shape: [call.rows, call.length], data: call.inputIds },
+          [TI.seqLens.name]: { datatype: "INT32", shape: [call.rows], data: call.seqLens },
+          [TI.imageTargets.name]: { datatype: "INT32", shape: [im.count, im.lists, im.slots], data: im.targets },
+          [TI.imageBranchOffsets.name]: { datatype: "INT32", shape: [im.count, im.branches], data: im.offsets },
           [TI.imageWeights.name]: { datatype: "FP32", shape: [im.count, im.branches], data: im.weights },
           [TI.imageUniforms.name]: { datatype: "FP32", shape: [im.count, im.slots], data: im.uniforms },
           [TI.imageTemperature.name]: { datatype: "FP32", shape: [im.count], data: im.temperature },
-          [TI.textTargets.name]: { datatype: "INT64", shape: [tx.count, tx.branches, tx.slots], data: tx.targets },
+          [TI.textTargets.name]: { datatype: "INT32", shape: [tx.count, tx.lists, tx.slots], data: tx.targets },
+          [TI.textBranchOffsets.name]: { datatype: "INT32", shape: [tx.count, tx.branches], data: tx.offsets },
           [TI.textWeights.name]: { datatype: "FP32", shape: [tx.count, tx.branches], data: tx.weights },
           [TI.textUniforms.name]: { datatype: "FP32", shape: [tx.count, tx.slots], data: tx.uniforms },
           [TI.textTemperature.name]: { datatype: "FP32", shape: [tx.count], data: tx.temperature },
@@ -147,9 +152,9 @@ export class TritonEngine implements TransformerRunner, VqRunner, EngineHealth {
         timeoutMs: this.opts.transformerTimeoutMs,
       });
       return {
-        imageTokens: res.tensor(TO.imageTokens.name, "INT64").data,
+        imageTokens: res.tensor(TO.imageTokens.name, "INT32").data,
         imageConfidence: res.tensor(TO.imageConfidence.name, "FP32").data,
-        textTokens: res.tensor(TO.textTokens.name, "INT64").data,
+        textTokens: res.tensor(TO.textTokens.name, "INT32").data,
         textProbability: res.tensor(TO.textProbability.name, "FP32").data,
       };
     });

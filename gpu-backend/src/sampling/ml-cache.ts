@@ -3,6 +3,8 @@
 // lowest maximum image logit, chosen from the previous step's logits). Pure arithmetic; the engine owns the
 // K/V and logit caches themselves.
 
+import type { RecomputeSelection } from "../engine/step";
+import { interpolateQuantile, quantileRanks } from "../lib/quantile";
 import { InvalidArgument } from "../model/errors";
 
 export interface MlCacheParams {
@@ -33,11 +35,9 @@ export function mlCacheRefreshSteps(timesteps: number, p: MlCacheParams = ML_CAC
 /** torch.quantile(values, q) with linear interpolation (computed in float64). */
 export function quantileLinear(values: ArrayLike<number>, q: number): number {
   if (values.length === 0) throw new RangeError("quantile of nothing");
-  if (!(q >= 0 && q <= 1)) throw new RangeError(`quantile ${q}`);
+  const { lo, hi, frac } = quantileRanks(values.length, q);
   const sorted = Float64Array.from(values).sort();
-  const pos = q * (sorted.length - 1);
-  const lo = Math.floor(pos), hi = Math.ceil(pos);
-  return sorted[lo] + (sorted[hi] - sorted[lo]) * (pos - lo);
+  return interpolateQuantile(sorted[lo], sorted[hi], frac);
 }
 
 /**
@@ -56,6 +56,22 @@ export function recomputePositions(maxLogits: ArrayLike<number>, cacheRatio: num
   const mask = recomputeMask(maxLogits, cacheRatio);
   const out: number[] = [];
   for (let i = 0; i < mask.length; i++) if (mask[i]) out.push(i);
+  return Int32Array.from(out);
+}
+
+/**
+ * The same rule from the engine's selection (engine/step.ts RecomputeSelection) instead of the values:
+ * no value lies strictly between sorted[lo] and sorted[hi], so `x <= threshold` holds for every x <= sorted[lo],
+ * for no x > sorted[hi], and for x == sorted[hi] exactly when sorted[hi] <= threshold (interpolation
+ * rounding can land on it). The engine marks the first group 2 and the second 1; the threshold is
+ * interpolated here as quantileLinear does, so the positions are exactly recomputePositions' positions.
+ */
+export function selectedPositions(sel: RecomputeSelection, cacheRatio: number): Int32Array {
+  const { frac } = quantileRanks(sel.codes.length, 1 - cacheRatio);
+  const thr = interpolateQuantile(sel.low, sel.high, frac);
+  const withHigh = sel.high <= thr;
+  const out: number[] = [];
+  for (let i = 0; i < sel.codes.length; i++) if (sel.codes[i] === 2 || (withHigh && sel.codes[i] === 1)) out.push(i);
   return Int32Array.from(out);
 }
 
@@ -79,13 +95,22 @@ export function recomputeAt(run: MlCacheRun, step: number): Int32Array[] | undef
   return run.next.map((s) => s.slice());
 }
 
-/**
- * After step s, from its per-branch max logits: the next step's recompute sets, chosen independently per
- * branch over all of the branch's positions (docs/model.md §6.3). Only needed when the next step is cached.
- */
-export function advanceMlCache(run: MlCacheRun, step: number, maxLogits: readonly Float32Array[] | undefined): MlCacheRun {
+/** Whether step s's outputs must choose the next step's recompute sets (the next step is cached). */
+export function choosesRecompute(run: MlCacheRun, step: number): boolean {
   const following = step + 1;
-  if (following >= run.refresh.length || run.refresh[following]) return { ...run, next: undefined };
-  if (!maxLogits) throw new Error(`step ${step} returned no max logits for the cached step after it`);
-  return { ...run, next: maxLogits.map((m) => recomputePositions(m, run.cacheRatio)) };
+  return following < run.refresh.length && !run.refresh[following];
+}
+
+/**
+ * After step s, from its per-branch max logits or the engine's selection of the same rule: the next step's
+ * recompute sets, chosen independently per branch over all of the branch's positions (docs/model.md
+ * §6.3). Only needed when the next step is cached.
+ */
+export function advanceMlCache(run: MlCacheRun, step: number, perBranch: readonly Float32Array[] | readonly RecomputeSelection[] | undefined): MlCacheRun {
+  if (!choosesRecompute(run, step)) return { ...run, next: undefined };
+  if (!perBranch) throw new Error(`step ${step} returned no max logits for the cached step after it`);
+  return {
+    ...run,
+    next: perBranch.map((b: Float32Array | RecomputeSelection) => (b instanceof Float32Array ? recomputePositions(b, run.cacheRatio) : selectedPositions(b, run.cacheRatio))),
+  };
 }

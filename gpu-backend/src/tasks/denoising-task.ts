@@ -4,7 +4,7 @@
 import { extractImageCodes, type Grid } from "../model/layout";
 import { IMAGE_OFFSET, MASK } from "../model/tokens";
 import type { StepInputs, StepOutputs } from "../engine/step";
-import { advanceMlCache, recomputeAt, type MlCacheRun } from "../sampling/ml-cache";
+import { advanceMlCache, choosesRecompute, recomputeAt, type MlCacheRun } from "../sampling/ml-cache";
 import {
   advanceImageDenoising,
   imageDenoisingCodes,
@@ -49,14 +49,14 @@ export class DenoisingTask implements ImageTask {
     if (!this.cache) return inputs;
     const s = this.state.step;
     const recompute = recomputeAt(this.cache.run, s);
-    return { ...inputs, cache: { sequenceId: this.cache.sequenceId, start: s === 0, end: s === this.state.totalSteps - 1, recompute } };
+    return { ...inputs, cache: { sequenceId: this.cache.sequenceId, start: s === 0, end: s === this.state.totalSteps - 1, recompute, selectForRatio: choosesRecompute(this.cache.run, s) ? this.cache.run.cacheRatio : undefined } };
   }
   advance(out: StepOutputs): void {
     const s = this.state.step;
     const step = advanceImageDenoising(this.state, out);
     if (this.cache) {
       if (!this.cache.run.refresh[s]) this.cachedSteps++;
-      this.cache = { ...this.cache, run: advanceMlCache(this.cache.run, s, out.maxLogit) };
+      this.cache = { ...this.cache, run: advanceMlCache(this.cache.run, s, out.recomputeSelection) };
     }
     this.state = step.state;
     this.predicted = step.predictedCodes;

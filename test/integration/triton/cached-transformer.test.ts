@@ -39,7 +39,7 @@ afterAll(async () => {
 });
 
 interface StepResult {
-  tokens: bigint[];
+  tokens: number[];
   confidence: number[];
   maxLogit: number[];
 }
@@ -47,10 +47,10 @@ interface StepResult {
 async function served(step: CachedStep, parameters: InferParameters): Promise<StepResult> {
   const inputs: Record<string, InputTensor> = {};
   for (const [k, t] of Object.entries(cachedStepTensors(step)))
-    inputs[k] = t.type === "int64" ? { datatype: "INT64", shape: t.dims, data: t.data as BigInt64Array } : { datatype: "FP32", shape: t.dims, data: t.data as Float32Array };
+    inputs[k] = t.type === "int32" ? { datatype: "INT32", shape: t.dims, data: t.data as Int32Array } : { datatype: "FP32", shape: t.dims, data: t.data as Float32Array };
   const r = await s.client.infer(MODEL, { inputs, parameters });
   return {
-    tokens: Array.from(r.tensor("image_tokens", "INT64").data),
+    tokens: Array.from(r.tensor("image_tokens", "INT32").data),
     confidence: Array.from(r.tensor("image_confidence", "FP32").data),
     maxLogit: Array.from(r.tensor("max_logit", "FP32").data),
   };
@@ -70,7 +70,7 @@ async function inProcess(steps: CachedStep[]): Promise<StepResult[]> {
     for (const [k, t] of Object.entries(cachedStepTensors(step))) feeds[k] = new ort.Tensor(t.type, t.data, t.dims);
     const r = await local.run(feeds);
     out.push({
-      tokens: Array.from(r.image_tokens.data as BigInt64Array),
+      tokens: Array.from(r.image_tokens.data as Int32Array),
       confidence: Array.from(r.image_confidence.data as Float32Array),
       maxLogit: Array.from(r.max_logit.data as Float32Array),
     });

@@ -1,5 +1,6 @@
 // Test support: a contract-faithful fake of the transformer call, and a toy step task. The fake reads the
-// packed tensors exactly as the engine would (flat row*L+pos targets, seq_lens, weights, uniforms) and
+// packed tensors exactly as the engine would (flat row*L+pos targets plus branch offsets, seq_lens, weights,
+// uniforms) and
 // derives each output from the request's own rows only, so batching must not change any result.
 import type { StepTask } from "../../../gpu-backend/src/batcher/step-batcher";
 import type { EngineOutputs, PackedCall } from "../../../gpu-backend/src/engine/packer";
@@ -10,13 +11,13 @@ import type { StepInputs, StepOutputs } from "../../../gpu-backend/src/engine/st
 export function fakeOutputs(call: PackedCall): EngineOutputs {
   const L = call.length;
   const mode = (t: PackedCall["image"], vocab: number) => {
-    const tokens = new BigInt64Array(t.count * t.slots);
+    const tokens = new Int32Array(t.count * t.slots);
     const conf = new Float32Array(t.count * t.slots);
     for (let g = 0; g < t.count; g++) {
       for (let m = 0; m < t.slots; m++) {
         let acc = 0;
         for (let k = 0; k < t.branches; k++) {
-          const flat = Number(t.targets[(g * t.branches + k) * t.slots + m]);
+          const flat = t.targets[(g * t.lists + (t.lists === 1 ? 0 : k)) * t.slots + m] + t.offsets[g * t.branches + k];
           const row = Math.floor(flat / L);
           const pos = flat % L;
           if (pos >= Number(call.seqLens[row])) throw new Error(`target ${pos} past seq_len of row ${row}`);
@@ -24,7 +25,7 @@ export function fakeOutputs(call: PackedCall): EngineOutputs {
           acc += t.weights[g * t.branches + k] * ((id * 7 + pos * 13) % 1009);
         }
         const u = t.uniforms[g * t.slots + m];
-        tokens[g * t.slots + m] = BigInt(Math.abs(Math.floor(acc * 31 + u * 977)) % vocab);
+        tokens[g * t.slots + m] = Math.abs(Math.floor(acc * 31 + u * 977)) % vocab;
         conf[g * t.slots + m] = ((Math.abs(Math.floor(acc)) % 97) + u) / 98;
       }
     }
@@ -146,24 +147,43 @@ export function fakeCachedRunner(delayMs = 0): FakeCachedRunner {
       }
       if (call.end) open.delete(call.sequenceId);
       const M = call.slots, K = call.branches;
-      const tokens = new BigInt64Array(M);
+      const tokens = new Int32Array(M);
       const confidence = new Float32Array(M);
       for (let m = 0; m < M; m++) {
         let acc = 0;
         for (let k = 0; k < K; k++) {
-          const pos = Number(call.targets[k * M + m]);
+          const pos = call.targets[(call.targetLists === 1 ? 0 : k) * M + m] + call.targetShift[k];
           acc += call.weights[k] * ((Number(call.inputIds[k * L + pos]) * 7 + pos * 13) % 1009);
         }
         const u = call.uniforms[m];
-        tokens[m] = BigInt(Math.abs(Math.floor(acc * 31 + u * 977)) % 8192);
+        tokens[m] = Math.abs(Math.floor(acc * 31 + u * 977)) % 8192;
         confidence[m] = ((Math.abs(Math.floor(acc)) % 97) + u) / 98;
       }
       // Distinct values within a call (a shifted golden-ratio sequence), changing from step to step.
       const shift = call.uniforms[0] ?? 0;
       const maxLogit = Float32Array.from({ length: K * L }, (_, i) => 10 * ((((i % L) + 1) * 0.6180339887 + shift) % 1));
       maxLogits.push(maxLogit);
-      return { tokens, confidence, maxLogit };
+      return { tokens, confidence, ...(call.select && selectionOf(call, maxLogit)) };
     },
   };
   return Object.assign(base, { cachedCalls, maxLogits, cached, openSequences: open });
+}
+
+/**
+ * The engine's evaluation of the ML-Cache rule (contract.ts recompute_codes, quantile_values), written
+ * independently of the graph: per branch sort its own positions' max logits, read the values at the ranks
+ * the call sent, and code each position 2 (<= low), 1 (== high > low) or 0.
+ */
+function selectionOf(call: CachedCall, maxLogit: Float32Array): { codes: Uint8Array; quantile: Float32Array } {
+  const L = call.length;
+  const codes = new Uint8Array(call.branches * L);
+  const quantile = new Float32Array(2 * call.branches);
+  for (let k = 0; k < call.branches; k++) {
+    const row = maxLogit.subarray(k * L, k * L + call.seqLens[k]);
+    const sorted = Float32Array.from(row).sort();
+    const low = sorted[call.quantileRanks[2 * k]], high = sorted[call.quantileRanks[2 * k + 1]];
+    quantile.set([low, high], 2 * k);
+    row.forEach((x, i) => (codes[k * L + i] = x <= low ? 2 : x <= high ? 1 : 0));
+  }
+  return { codes, quantile };
 }

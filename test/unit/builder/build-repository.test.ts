@@ -86,7 +86,7 @@ describe("committed model-repository files", () => {
     }
   });
 
-  it("the production transformer warmup reads seq_lens from committed int64 files", () => {
+  it("the production transformer warmup reads seq_lens from committed int32 files", () => {
     const cfg = parsePbtxtFields(readFileSync(join(root, TRANSFORMER_MODEL, "configs/tensorrt.pbtxt"), "utf8"));
     const warmups = cfg.model_warmup as PbParsed[];
     expect(warmups).toHaveLength(TRANSFORMER_BUCKETS.length);
@@ -96,7 +96,8 @@ describe("committed model-repository files", () => {
       const seq = pbOne<PbParsed>(inputs.find((e) => pbOne(e, "key") === TRANSFORMER_INPUTS.seqLens.name)!, "value")!;
       const file = String(pbOne(seq, "input_data_file"));
       const bytes = readFileSync(join(root, TRANSFORMER_MODEL, "warmup", file));
-      expect(Number(bytes.readBigInt64LE(0))).toBe(TRANSFORMER_BUCKETS[i].optLen);
+      expect(bytes.length).toBe(4);
+      expect(bytes.readInt32LE(0)).toBe(TRANSFORMER_BUCKETS[i].optLen);
       const ids = pbOne<PbParsed>(inputs[0], "value")!;
       expect(ids.dims).toEqual([1, TRANSFORMER_BUCKETS[i].optLen]);
     }
@@ -223,7 +224,7 @@ describe("optimization profiles and trtexec", () => {
     const layout = { nLayers: 32, kvWidth: 4096 };
     const cached = cachedTransformerProfiles(layout);
     expect(cached.map((p) => [p.name, p.shapes.recompute.opt[1]])).toEqual([
-      ["refresh", TRANSFORMER_CACHED_LIMITS.optLen],
+      ["refresh", 0], // a refresh sends an empty list: every position
       ["cached", TRANSFORMER_CACHED_LIMITS.optCachedRecompute],
     ]);
     for (const p of cached) {

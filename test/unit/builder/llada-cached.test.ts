@@ -21,7 +21,9 @@ import { buildTransformerGraph } from "../../../gpu-backend/src/builder/llada/gr
 import { memoryResolver } from "../../../gpu-backend/src/builder/llada/model-file";
 import { seededLladaWeights, type LladaWeights } from "../../../gpu-backend/src/builder/llada/weights";
 import { ONNX_DTYPES } from "../../../gpu-backend/src/builder/onnx/graph-builder";
+import { quantileRanks as quantileRanksOf } from "../../../gpu-backend/src/lib/quantile";
 import { CODEBOOK_SIZE } from "../../../gpu-backend/src/model/tokens";
+import { recomputePositions, selectedPositions } from "../../../gpu-backend/src/sampling/ml-cache";
 import { batch, expectTokens, f32, imageSequence, maxAbsDiff, tokens, TOL, type Outputs } from "./llada-support";
 
 type State = Record<string, ort.Tensor>;
@@ -38,9 +40,10 @@ function initialState(cfg: LladaConfig): State {
 }
 
 /** Runs one step on `state`; returns the outputs and the next state (outputs fed back as inputs). */
-async function step(session: ort.InferenceSession, cfg: LladaConfig, s: CachedStep, state: State): Promise<{ out: Outputs; state: State }> {
+async function step(session: ort.InferenceSession, cfg: LladaConfig, s: CachedStep, state: State, override: State = {}): Promise<{ out: Outputs; state: State }> {
   const feeds: State = { ...state };
   for (const [k, t] of Object.entries(cachedStepTensors(s))) feeds[k] = new ort.Tensor(t.type, t.data, t.dims);
+  Object.assign(feeds, override);
   const out = (await session.run(feeds)) as Outputs & Record<string, ort.Tensor>;
   const next: State = {};
   for (const spec of cachedTransformerStates(cfg.nLayers)) next[spec.input] = out[spec.output];
@@ -76,9 +79,9 @@ describe("cached transformer graph (dev config)", () => {
 
   it("has exactly the contract's inputs, outputs and state, and only TensorRT-friendly ops", () => {
     const g = buildCachedTransformerGraph({ ...cfg, maxPositions: 64 }, memoryResolver(w), { weightDtype: "FLOAT" });
-    const dt = { INT64: "INT64", FP32: "FLOAT" } as const;
+    const dt = { INT64: "INT64", INT32: "INT32", UINT8: "UINT8", FP32: "FLOAT" } as const;
     const contract = (specs: object) =>
-      Object.values(specs).map((s: { name: string; dtype: "INT64" | "FP32"; dims: string[] }) => [s.name, dt[s.dtype], s.dims.map((d) => (/^\d+$/.test(d) ? Number(d) : d))]);
+      Object.values(specs).map((s: { name: string; dtype: "INT64" | "INT32" | "UINT8" | "FP32"; dims: string[] }) => [s.name, dt[s.dtype], s.dims.map((d) => (/^\d+$/.test(d) ? Number(d) : d))]);
     const states = cachedTransformerStates(cfg.nLayers);
     expect(states.map((s) => s.input)).toEqual(["key_cache_in_00", "value_cache_in_00", "key_cache_in_01", "value_cache_in_01", "logit_cache_in"]);
     const kv = cfg.nKvHeads * headDim(cfg);
@@ -130,6 +133,44 @@ describe("cached transformer graph (dev config)", () => {
       const maxDiff = maxAbsDiff(atTargets, f32(ref, "image_max_logit"));
       expect(maxDiff).toBeLessThan(1e-5);
       console.log(`[llada-cached] refresh vs stateless at T=${temperature}: tokens identical, confidence max |diff| ${confDiff.toExponential(2)}, max logit ${maxDiff.toExponential(2)}`);
+    }
+  });
+
+  it("an empty recompute list (a refresh) and one shifted target list give the general form's bits; its selection is the ML-Cache rule's", async () => {
+    // The uncond branch: a shorter prompt before the same tail, as the orchestrator sends it.
+    const L = 24;
+    const lens = [24, 17];
+    const shift = lens[1] - lens[0];
+    const ids = batch(lens, L, 31);
+    const first = [23, 21, 20, 18, 15, 12];
+    const M = first.length;
+    const uniforms = Array.from({ length: M }, (_, m) => ((m * 0.618034) % 1) * 0.98 + 0.01);
+    const general: CachedStep = { K: 2, L, ...ids, ...refreshRecompute(2, L), targets: [...first, ...first.map((p) => p + shift)], M, weights: [5, -4], uniforms, temperature: 1 };
+    const a = await step(cached, cfg, general, initialState(cfg));
+    const b = await step(cached, cfg, general, initialState(cfg), {
+      recompute: new ort.Tensor("int32", new Int32Array(0), [1, 0]), // a refresh: every position of every branch
+      image_targets: new ort.Tensor("int32", Int32Array.from(first), [1, M]),
+      image_target_shift: new ort.Tensor("int32", Int32Array.of(0, shift), [2]),
+    });
+    for (const name of ["image_tokens", "image_confidence", "max_logit"]) expect(sameBits(a.out[name].data as ArrayBufferView, b.out[name].data as ArrayBufferView), name).toBe(true);
+    for (const name of Object.keys(a.state)) expect(sameBits(a.state[name].data as ArrayBufferView, b.state[name].data as ArrayBufferView), name).toBe(true);
+
+    // The selection at several cache ratios (q = 1 - ratio from 0.1 to 1) against the rule over max_logit.
+    for (const ratio of [0.9, 0.75, 0.5, 0.3, 0]) {
+      const quantileRanks = lens.flatMap((n) => {
+        const r = quantileRanksOf(n, 1 - ratio);
+        return [r.lo, r.hi];
+      });
+      const { out } = await step(cached, cfg, { ...general, quantileRanks }, initialState(cfg));
+      const codes = out.recompute_codes.data as Uint8Array;
+      const values = f32(out, "quantile_values");
+      expect(out.recompute_codes.dims).toEqual([2, L]);
+      for (let k = 0; k < 2; k++) {
+        const maxLogit = f32(out, "max_logit").subarray(k * L, k * L + lens[k]);
+        const sel = { codes: codes.slice(k * L, k * L + lens[k]), low: values[2 * k], high: values[2 * k + 1] };
+        expect(Array.from(selectedPositions(sel, ratio)), `ratio ${ratio} branch ${k}`).toEqual(Array.from(recomputePositions(maxLogit, ratio)));
+        expect(Array.from(codes.subarray(k * L + lens[k], (k + 1) * L)).every((c) => c === 0)).toBe(true); // padding never selected
+      }
     }
   });
 

@@ -130,8 +130,8 @@ describe("transformer from a safetensors checkpoint", () => {
     expect(built.inPlaceTensors).toBe(9 * cfg.nLayers + 4);
     const out = await runModel(built.modelPath);
     const ref = transformerReference(cfg, wb, call);
-    expect(Array.from(out.image_tokens.data as BigInt64Array, Number)).toEqual(Array.from(ref.image.tokens));
-    expect(Array.from(out.text_tokens.data as BigInt64Array, Number)).toEqual(Array.from(ref.text.tokens));
+    expect(Array.from(out.image_tokens.data as Int32Array, Number)).toEqual(Array.from(ref.image.tokens));
+    expect(Array.from(out.text_tokens.data as Int32Array, Number)).toEqual(Array.from(ref.text.tokens));
     const conf = out.image_confidence.data as Float32Array;
     for (let i = 0; i < conf.length; i++) expect(Math.abs(conf[i] - ref.image.confidence[i])).toBeLessThan(2e-5);
     const ml = out.image_max_logit.data as Float32Array;

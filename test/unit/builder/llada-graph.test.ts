@@ -60,9 +60,9 @@ describe("transformer graph vs TypeScript reference (dev config)", () => {
 
   it("has exactly the contract's inputs and outputs (plus debug outputs)", async () => {
     const plain = buildTransformerGraph({ ...cfg, nLayers: 1, maxPositions: 64 }, memoryResolver(seededLladaWeights({ ...cfg, nLayers: 1 }, 1)), { weightDtype: "FLOAT" });
-    const dt = { INT64: "INT64", FP32: "FLOAT" } as const;
-    expect(plain.inputs.map((i) => [i.name, i.dtype, i.dims])).toEqual(Object.values(TRANSFORMER_INPUTS).map((s) => [s.name, dt[s.dtype as "INT64" | "FP32"], s.dims]));
-    expect(plain.outputs.map((i) => [i.name, i.dtype, i.dims])).toEqual(Object.values(TRANSFORMER_OUTPUTS).map((s) => [s.name, dt[s.dtype as "INT64" | "FP32"], s.dims]));
+    const dt = { INT64: "INT64", INT32: "INT32", FP32: "FLOAT" } as const;
+    expect(plain.inputs.map((i) => [i.name, i.dtype, i.dims])).toEqual(Object.values(TRANSFORMER_INPUTS).map((s) => [s.name, dt[s.dtype as "INT64" | "INT32" | "FP32"], s.dims]));
+    expect(plain.outputs.map((i) => [i.name, i.dtype, i.dims])).toEqual(Object.values(TRANSFORMER_OUTPUTS).map((s) => [s.name, dt[s.dtype as "INT64" | "INT32" | "FP32"], s.dims]));
     // Only ops that the TensorRT ONNX parser implements natively; no Range/NonZero/If/Loop/Einsum.
     const ops = new Set(plain.nodes.map((n) => n.op));
     for (const bad of ["Range", "NonZero", "If", "Loop", "Einsum", "Scan", "TopK"]) expect(ops.has(bad)).toBe(false);
@@ -236,6 +236,46 @@ describe("transformer graph vs TypeScript reference (dev config)", () => {
     expectTokens(got, ref.text, TOL.margin);
     for (const t of got) expect(t).toBeGreaterThanOrEqual(0), expect(t).toBeLessThan(VOCAB_SIZE);
     expect(maxAbsDiff(f32(o, "text_probability"), ref.text.confidence)).toBeLessThan(TOL.confidence);
+  });
+
+  it("one target list per request with branch offsets gives the general form's bits", async () => {
+    // Two guided requests, the second branch of each a shorter prompt before the same tail (as a sampler
+    // sends it): the general form lists every branch's flat targets; the compact one sends branch 0's and
+    // per branch the offset (row - row_0) * L + shift, as the packer does.
+    const L = 20;
+    const lens = [20, 14, 18, 11];
+    const ids = batch(lens, L, 81);
+    const M = 5;
+    const first = [[19, 17, 15, 13, 12], [17, 16, 12, 11, 10]];
+    const shift = [lens[1] - lens[0], lens[3] - lens[2]];
+    const general: TransformerCall = {
+      R: 4,
+      L,
+      ...ids,
+      image: {
+        G: 2,
+        K: 2,
+        M,
+        targets: [0, 1].flatMap((g) => [0, 1].flatMap((k) => first[g].map((p) => (2 * g + k) * L + p + k * shift[g]))),
+        weights: [5, -4, 3, -2],
+        uniforms: Array.from({ length: 2 * M }, (_, i) => ((i * 0.618034) % 1) * 0.98 + 0.01),
+        temperature: [1, 0],
+      },
+      text: emptyMode(),
+    };
+    const feeds = Object.fromEntries(Object.entries(callTensors(general)).map(([k, t]) => [k, new ort.Tensor(t.type, t.data, t.dims)]));
+    const a = (await session.run(feeds)) as Outputs;
+    const compactTargets = Int32Array.from([0, 1].flatMap((g) => first[g].map((p) => 2 * g * L + p)));
+    const offsets = Int32Array.from([0, 1].flatMap((g) => [0, L + shift[g]]));
+    const b = (await session.run({
+      ...feeds,
+      image_targets: new ort.Tensor("int32", compactTargets, [2, 1, M]),
+      image_branch_offsets: new ort.Tensor("int32", offsets, [2, 2]),
+    })) as Outputs;
+    for (const name of ["image_tokens", "image_confidence", "image_max_logit"]) {
+      const [x, y] = [a[name].data as ArrayLike<number>, b[name].data as ArrayLike<number>];
+      expect(Array.from(y), name).toEqual(Array.from(x));
+    }
   });
 
   it("accepts empty image and text parts (G, M, H, N = 0)", async () => {

@@ -31,7 +31,7 @@ export function batch(lens: number[], L: number, seed: number, pad = 0): { input
 export type Outputs = Record<string, { dims: readonly number[]; data: unknown }>;
 
 export const f32 = (o: Outputs, name: string) => o[name].data as Float32Array;
-export const tokens = (o: Outputs, name: string) => Array.from(o[name].data as BigInt64Array, Number);
+export const tokens = (o: Outputs, name: string) => Array.from(o[name].data as Int32Array, Number);
 
 export function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
   expect(a.length).toBe(b.length);

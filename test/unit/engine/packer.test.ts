@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { packStep, unpackStep, PackError } from "../../../gpu-backend/src/engine/packer";
+import { packStep, unpackStep, PackError, type ModeTensors } from "../../../gpu-backend/src/engine/packer";
 import type { StepInputs } from "../../../gpu-backend/src/engine/step";
 import { bucketFor, parseBuckets } from "../../../gpu-backend/src/batcher/buckets";
 import { fakeOutputs } from "../batcher/fake-engine";
@@ -13,6 +13,15 @@ function img(k: number, m: number, rowLen: (b: number) => number, base = 0): Ste
   return { mode: "image", branches, targets, weights: Float32Array.from({ length: k }, (_, b) => b + 1), uniforms: Float32Array.from({ length: m }, (_, j) => j / m), temperature: 0.5 + base };
 }
 
+/** The [G,K,M] flat indices the engine forms: the (one or per-branch) target list plus the branch offset. */
+function flat(t: ModeTensors): number[] {
+  const out: number[] = [];
+  for (let g = 0; g < t.count; g++)
+    for (let k = 0; k < t.branches; k++)
+      for (let m = 0; m < t.slots; m++) out.push(t.targets[(g * t.lists + (t.lists === 1 ? 0 : k)) * t.slots + m] + t.offsets[g * t.branches + k]);
+  return out;
+}
+
 describe("packStep", () => {
   it("pads rows to L, records seq_lens and flat row*L+pos targets", () => {
     const a: StepInputs = { mode: "image", branches: [i32([5, 6, 7]), i32([8, 9])], targets: [i32([1, 2]), i32([0, 1])], weights: f32([5, -4]), uniforms: f32([0.25, 0.75]), temperature: 1 };
@@ -24,7 +33,9 @@ describe("packStep", () => {
     expect(call.image.count).toBe(1);
     expect(call.image.branches).toBe(2);
     expect(call.image.slots).toBe(2);
-    expect(Array.from(call.image.targets, Number)).toEqual([1, 2, 4, 5]);
+    expect(flat(call.image)).toEqual([1, 2, 4, 5]);
+    // branch 1's targets are branch 0's shifted by -1: one list and an offset cross the wire
+    expect([call.image.lists, Array.from(call.image.targets), Array.from(call.image.offsets)]).toEqual([1, [1, 2], [0, 3]]);
     expect(Array.from(call.image.weights)).toEqual([5, -4]);
     expect(Array.from(call.image.uniforms)).toEqual([0.25, 0.75]);
     expect(Array.from(call.image.temperature)).toEqual([1]);
@@ -41,10 +52,10 @@ describe("packStep", () => {
     expect(call.rows).toBe(4);
     expect(call.image.branches).toBe(3);
     expect(call.image.slots).toBe(4);
-    const T = Array.from(call.image.targets, Number);
-    // request b: row 3; branch 0 targets at positions 4,5, then 2 ignored slots at position 0 of row 3
+    const T = flat(call.image);
+    // request b: row 3; branch 0 targets at positions 4,5, then 2 ignored slots repeating its first target
     const bBase = 1 * 3 * 4;
-    expect(T.slice(bBase, bBase + 4)).toEqual([3 * 16 + 4, 3 * 16 + 5, 3 * 16, 3 * 16]);
+    expect(T.slice(bBase, bBase + 4)).toEqual([3 * 16 + 4, 3 * 16 + 5, 3 * 16 + 4, 3 * 16 + 4]);
     // padded branches 1 and 2 of b: copies of branch 0 with weight 0
     expect(T.slice(bBase + 4, bBase + 8)).toEqual(T.slice(bBase, bBase + 4));
     expect(Array.from(call.image.weights)).toEqual([1, 2, 3, 1, 0, 0]);
@@ -63,7 +74,18 @@ describe("packStep", () => {
     expect(call.image.count).toBe(2);
     expect(call.text.count).toBe(1);
     expect(call.members.map((m) => `${m.mode}${m.index}@${m.rowBase}`)).toEqual(["image0@0", "text0@2", "image1@3"]);
-    expect(Array.from(call.text.targets, Number)).toEqual([2 * 12 + 4, 2 * 12 + 5, 2 * 12 + 6, 2 * 12 + 7, 2 * 12 + 8]);
+    expect(flat(call.text)).toEqual([2 * 12 + 4, 2 * 12 + 5, 2 * 12 + 6, 2 * 12 + 7, 2 * 12 + 8]);
+  });
+
+  it("sends a list per branch only when a request's branches are not shifts of each other", () => {
+    const shifted = img(2, 3, (b) => 9 - b);
+    const general: StepInputs = { ...img(2, 3, () => 9, 5), targets: [i32([2, 4, 6]), i32([1, 4, 8])] };
+    const one = packStep([shifted], 16);
+    expect([one.image.lists, one.image.targets.length]).toEqual([1, 3]);
+    const both = packStep([shifted, general], 16);
+    expect([both.image.lists, both.image.targets.length, Array.from(both.image.offsets)]).toEqual([2, 12, [0, 0, 0, 0]]);
+    expect(flat(both.image)).toEqual([6, 7, 8, 16 + 5, 16 + 6, 16 + 7, 32 + 2, 32 + 4, 32 + 6, 48 + 1, 48 + 4, 48 + 8]);
+    expect(flat(both.image).slice(0, 6)).toEqual(flat(one.image));
   });
 
   it("rejects rows longer than L and inconsistent inputs", () => {

@@ -1,6 +1,16 @@
 import { describe, expect, it } from "vitest";
 import { InvalidArgument } from "../../../gpu-backend/src/model/errors";
-import { advanceMlCache, initMlCache, mlCacheRefreshSteps, quantileLinear, recomputeAt, recomputeMask, recomputePositions } from "../../../gpu-backend/src/sampling/ml-cache";
+import { quantileRanks } from "../../../gpu-backend/src/lib/quantile";
+import {
+  advanceMlCache,
+  initMlCache,
+  mlCacheRefreshSteps,
+  quantileLinear,
+  recomputeAt,
+  recomputeMask,
+  recomputePositions,
+  selectedPositions,
+} from "../../../gpu-backend/src/sampling/ml-cache";
 
 describe("ML-Cache schedule (docs/model.md §6, §10)", () => {
   it("T=64 with 0.9/0.3/5: 28 refresh steps, 36 cached", () => {
@@ -50,5 +60,30 @@ describe("ML-Cache schedule (docs/model.md §6, §10)", () => {
     // A cached step needs the max logits of the step before it.
     expect(() => advanceMlCache(initMlCache(64), 19, undefined)).toThrow(/max logits/);
     expect(() => recomputeAt({ ...initMlCache(64), next: undefined }, 20)).toThrow(/previous step/);
+  });
+
+  it("the engine's selection (a code per position, two order statistics) gives exactly recomputePositions, ties and rounding edges included", () => {
+    // The engine's encoding (contract.ts recompute_codes / quantile_values) from the values, and the rule
+    // over the values themselves, on lists full of ties and at lengths where q (n - 1) falls within 1e-16 of
+    // an integer (cache ratio 0.9 and n - 1 a multiple of 10), where the interpolated threshold rounds up to
+    // sorted[hi] and the positions equal to it are in.
+    let seed = 12345;
+    const rand = () => ((seed = (seed * 1103515245 + 12345) >>> 0) / 2 ** 32);
+    let edge = 0;
+    for (let trial = 0; trial < 300; trial++) {
+      const n = 1 + (trial % 61);
+      // logit-like magnitudes: the threshold's rounding error (~|x| 1e-16) can exceed (high - low) (1 - frac)
+      const values = Float32Array.from({ length: n }, () => 8 + Math.floor(rand() * 7) / 4);
+      const sorted = Float32Array.from(values).sort();
+      for (const ratio of [0.9, 0.95, 0.75, 0.5, 0.3, 0]) {
+        const { lo, hi } = quantileRanks(n, 1 - ratio);
+        const [low, high] = [sorted[lo], sorted[hi]];
+        const codes = Uint8Array.from(values, (x) => (x <= low ? 2 : x <= high ? 1 : 0));
+        const got = Array.from(selectedPositions({ codes, low, high }, ratio));
+        expect(got, `n ${n} ratio ${ratio}`).toEqual(Array.from(recomputePositions(values, ratio)));
+        if (got.some((i) => codes[i] === 1)) edge++;
+      }
+    }
+    expect(edge).toBeGreaterThan(0); // the rounding edge did occur
   });
 });

@@ -59,9 +59,14 @@ export function contractInputs<T extends Record<string, TensorSpec>>(g: GraphBui
   const names = {} as { [k in keyof T]: string };
   for (const key of Object.keys(specs) as (keyof T)[]) {
     const s = specs[key];
-    names[key] = g.input(s.name, ONNX_TYPE[s.dtype], s.dims.map((d) => (/^\d+$/.test(d) ? Number(d) : d)));
+    names[key] = g.input(s.name, ONNX_TYPE[s.dtype], contractDims(s));
   }
   return names;
+}
+
+/** A contract tensor's dims for the graph: numeric ones fixed, named ones symbolic. */
+export function contractDims(s: TensorSpec): Array<number | string> {
+  return s.dims.map((d) => (/^\d+$/.test(d) ? Number(d) : d));
 }
 
 /**

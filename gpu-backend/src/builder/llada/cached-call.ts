@@ -4,7 +4,7 @@
 // refresh, and per-branch lists padded to one length P by repeating a branch's own position.
 
 import { TRANSFORMER_CACHED_INPUTS } from "../../engine/contract";
-import { float32, int64, type ContractTensor } from "./call";
+import { float32, int32, type ContractTensor } from "./call";
 
 export interface CachedStep {
   /** Branches and the fixed row length of the sequence. */
@@ -26,19 +26,23 @@ export interface CachedStep {
   uniforms: ArrayLike<number>;
   /** 0 = argmax. */
   temperature: number;
+  /** [K,2] ranks lo, hi of the ML-Cache quantile per branch (lib/quantile.ts); zeros when absent. */
+  quantileRanks?: ArrayLike<number>;
 }
 
-/** The seven contract input tensors of a step, by input name. */
+/** The contract input tensors of a step, by input name: recompute and targets in the general form (per branch). */
 export function cachedStepTensors(s: CachedStep): Record<string, ContractTensor> {
   const I = TRANSFORMER_CACHED_INPUTS;
   return {
-    [I.inputIds.name]: int64(s.inputIds, [s.K, s.L]),
-    [I.seqLens.name]: int64(s.seqLens, [s.K]),
-    [I.recompute.name]: int64(s.recompute, [s.K, s.P]),
-    [I.imageTargets.name]: int64(s.targets, [s.K, s.M]),
+    [I.inputIds.name]: int32(s.inputIds, [s.K, s.L]),
+    [I.seqLens.name]: int32(s.seqLens, [s.K]),
+    [I.recompute.name]: int32(s.recompute, [s.K, s.P]),
+    [I.imageTargets.name]: int32(s.targets, [s.K, s.M]),
+    [I.imageTargetShift.name]: int32(new Array(s.K).fill(0), [s.K]),
     [I.imageWeights.name]: float32(s.weights, [s.K]),
     [I.imageUniforms.name]: float32(s.uniforms, [s.M]),
     [I.imageTemperature.name]: float32([s.temperature], [1]),
+    [I.quantileRanks.name]: int32(s.quantileRanks ?? new Array(2 * s.K).fill(0), [s.K, 2]),
   };
 }
 

@@ -9,7 +9,7 @@ export interface ModeInputs {
   G: number;
   K: number;
   M: number;
-  /** [G,K,M] flat indices row*L + pos into the [R,L] batch. */
+  /** [G,K,M] flat indices row*L + pos into the [R,L] batch (the contract's general form, offsets 0). */
   targets: ArrayLike<number | bigint>;
   /** [G,K] guidance weights. */
   weights: ArrayLike<number>;
@@ -31,8 +31,8 @@ export interface TransformerCall {
 }
 
 export interface ContractTensor {
-  type: "int64" | "float32";
-  data: BigInt64Array | Float32Array;
+  type: "int32" | "int64" | "float32";
+  data: Int32Array | BigInt64Array | Float32Array;
   dims: number[];
 }
 
@@ -48,6 +48,17 @@ export function int64(a: ArrayLike<number | bigint>, dims: number[]): ContractTe
   return { type: "int64", data: BigInt64Array.from(Array.from(a, (v) => BigInt(v))), dims };
 }
 
+/** An int32 contract tensor of `dims` from numbers or bigints (checks the element count and the range). */
+export function int32(a: ArrayLike<number | bigint>, dims: number[]): ContractTensor {
+  const n = dims.reduce((x, y) => x * y, 1);
+  if (a.length !== n) throw new Error(`expected ${n} values for [${dims}], got ${a.length}`);
+  const data = Int32Array.from(Array.from(a, Number));
+  data.forEach((v, i) => {
+    if (v !== Number(a[i])) throw new RangeError(`${a[i]} does not fit int32`);
+  });
+  return { type: "int32", data, dims };
+}
+
 /** A float32 contract tensor of `dims` (checks the element count). */
 export function float32(a: ArrayLike<number>, dims: number[]): ContractTensor {
   const n = dims.reduce((x, y) => x * y, 1);
@@ -55,18 +66,20 @@ export function float32(a: ArrayLike<number>, dims: number[]): ContractTensor {
   return { type: "float32", data: Float32Array.from(a), dims };
 }
 
-/** The ten contract input tensors of a call, by input name. */
+/** The contract input tensors of a call, by input name: targets in the general form, a list per branch. */
 export function callTensors(call: TransformerCall): Record<string, ContractTensor> {
   const I = TRANSFORMER_INPUTS;
   const { image: im, text: tx } = call;
   return {
-    [I.inputIds.name]: int64(call.inputIds, [call.R, call.L]),
-    [I.seqLens.name]: int64(call.seqLens, [call.R]),
-    [I.imageTargets.name]: int64(im.targets, [im.G, im.K, im.M]),
+    [I.inputIds.name]: int32(call.inputIds, [call.R, call.L]),
+    [I.seqLens.name]: int32(call.seqLens, [call.R]),
+    [I.imageTargets.name]: int32(im.targets, [im.G, im.K, im.M]),
+    [I.imageBranchOffsets.name]: int32(new Array(im.G * im.K).fill(0), [im.G, im.K]),
     [I.imageWeights.name]: float32(im.weights, [im.G, im.K]),
     [I.imageUniforms.name]: float32(im.uniforms, [im.G, im.M]),
     [I.imageTemperature.name]: float32(im.temperature, [im.G]),
-    [I.textTargets.name]: int64(tx.targets, [tx.G, tx.K, tx.M]),
+    [I.textTargets.name]: int32(tx.targets, [tx.G, tx.K, tx.M]),
+    [I.textBranchOffsets.name]: int32(new Array(tx.G * tx.K).fill(0), [tx.G, tx.K]),
     [I.textWeights.name]: float32(tx.weights, [tx.G, tx.K]),
     [I.textUniforms.name]: float32(tx.uniforms, [tx.G, tx.M]),
     [I.textTemperature.name]: float32(tx.temperature, [tx.G]),

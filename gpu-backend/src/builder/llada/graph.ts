@@ -11,7 +11,7 @@
 
 import { TRANSFORMER_INPUTS, TRANSFORMER_MODEL, TRANSFORMER_OUTPUTS } from "../../engine/contract";
 import type { GraphBuilder } from "../onnx/graph-builder";
-import { attention, combineBranches, dim, gatherRows, keyPaddingBias, reshape, sampleInverseCdf, shapeOf, sliceRows } from "../onnx/ops";
+import { attention, cast, combineBranches, dim, gatherRows, keyPaddingBias, reshape, sampleInverseCdf, shapeOf, sliceRows, unsqueeze } from "../onnx/ops";
 import { CODEBOOK_SIZE } from "../../model/tokens";
 import { headDim, lladaNames, type LladaConfig } from "./config";
 import { codebookHead, contractInputs, decoderBlocks, embed, headLogits, lladaGraph, ropeInitializers, type LladaGraphOptions, type TensorResolver } from "./blocks";
@@ -35,8 +35,16 @@ export function buildTransformerGraph(cfg: LladaConfig, resolve: TensorResolver,
   const d = cfg.dModel;
   const hd = headDim(cfg);
 
-  const { inputIds: ids, seqLens, imageTargets: imgTargets, imageWeights: imgWeights, imageUniforms: imgUniforms, imageTemperature: imgTemp, ...text } = contractInputs(g, TRANSFORMER_INPUTS);
-  const { textTargets: txtTargets, textWeights: txtWeights, textUniforms: txtUniforms, textTemperature: txtTemp } = text;
+  const c = contractInputs(g, TRANSFORMER_INPUTS);
+  const { inputIds: ids, seqLens, imageWeights: imgWeights, imageUniforms: imgUniforms, imageTemperature: imgTemp } = c;
+  const { textWeights: txtWeights, textUniforms: txtUniforms, textTemperature: txtTemp } = c;
+  // [G,Kt,M] slot lists (Kt = 1 or K) plus one offset per branch: the [G,K,M] flat indices, int64 for Gather.
+  const branchTargets = (targets: string, offsets: string) => {
+    const full = g.op("Expand", [targets, shapeOf(g, [dim(g, offsets, 0), dim(g, offsets, 1), dim(g, targets, 2)])]);
+    return cast(g, g.op("Add", [full, unsqueeze(g, offsets, [2])]), "INT64");
+  };
+  const imgTargets = branchTargets(c.imageTargets, c.imageBranchOffsets);
+  const txtTargets = branchTargets(c.textTargets, c.textBranchOffsets);
 
   const R = dim(g, ids, 0);
   const L = dim(g, ids, 1);
@@ -49,7 +57,7 @@ export function buildTransformerGraph(cfg: LladaConfig, resolve: TensorResolver,
 
   // The residual stream as fp32 rows [R*L, d].
   const dims = { nHeads: cfg.nHeads, nKvHeads: cfg.nKvHeads, headDim: hd, R, L, softmax: opts.attentionSoftmax };
-  const x = decoderBlocks(m, embed(m, ids), (_layer, q, k, v) => attention(g, q, k, v, cos, sin, bias, dims, m.compute));
+  const x = decoderBlocks(m, embed(m, cast(g, ids, "INT64")), (_layer, q, k, v) => attention(g, q, k, v, cos, sin, bias, dims, m.compute));
 
   /** Logits [...targets.shape, width] at flat row*L+pos targets: gather, ln_f, head. */
   const headAt = (targets: string, head: string, width: number): string => {
@@ -63,7 +71,7 @@ export function buildTransformerGraph(cfg: LladaConfig, resolve: TensorResolver,
   const imgLogits = headAt(imgTargets, codebookHead(m), CODEBOOK_SIZE); // [G,K,M,8192]
   const imgCombined = combineBranches(g, imgLogits, imgWeights); // [G,M,8192]
   const img = sampleInverseCdf(g, imgCombined, imgUniforms, imgTemp, CODEBOOK_SIZE);
-  g.op("Identity", [img.tokens], {}, g.output(O.imageTokens.name, "INT64", O.imageTokens.dims));
+  g.op("Identity", [cast(g, img.tokens, "INT32")], {}, g.output(O.imageTokens.name, "INT32", O.imageTokens.dims));
   g.op("Identity", [img.confidence], {}, g.output(O.imageConfidence.name, "FLOAT", O.imageConfidence.dims));
   g.op("ReduceMax", [imgLogits], { axes: [3], keepdims: 0 }, g.output(O.imageMaxLogit.name, "FLOAT", O.imageMaxLogit.dims));
 
@@ -71,7 +79,7 @@ export function buildTransformerGraph(cfg: LladaConfig, resolve: TensorResolver,
   const txtLogits = headAt(txtTargets, m.weight(lladaNames.head), cfg.vocabSize); // [H,J,N,V]
   const txtCombined = combineBranches(g, txtLogits, txtWeights);
   const txt = sampleInverseCdf(g, txtCombined, txtUniforms, txtTemp, cfg.vocabSize);
-  g.op("Identity", [txt.tokens], {}, g.output(O.textTokens.name, "INT64", O.textTokens.dims));
+  g.op("Identity", [cast(g, txt.tokens, "INT32")], {}, g.output(O.textTokens.name, "INT32", O.textTokens.dims));
   g.op("Identity", [txt.confidence], {}, g.output(O.textProbability.name, "FLOAT", O.textProbability.dims));
 
   if (opts.debugOutputs) {

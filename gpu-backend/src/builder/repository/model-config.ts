@@ -128,8 +128,9 @@ export interface TrtModelConfig {
   profiles: OptimizationProfile[];
 }
 
-function int64Bytes(values: number[]): Uint8Array {
-  return new Uint8Array(BigInt64Array.from(values.map((v) => BigInt(v))).buffer);
+/** Little-endian int32 values (seq_lens is INT32 in the contract), as Triton reads an input_data_file. */
+function int32Bytes(values: number[]): Uint8Array {
+  return new Uint8Array(Int32Array.from(values).buffer);
 }
 
 /**
@@ -167,7 +168,7 @@ export function trtModelConfig(model: ModelName, opts: TrtConfigOptions = {}): T
     const warmups: PbMessage[] = profiles.map((p, i) => {
       const L = p.shapes[TRANSFORMER_INPUTS.inputIds.name].opt[1];
       const file = `seq_lens_${L}`;
-      warmupFiles[file] = int64Bytes([L]);
+      warmupFiles[file] = int32Bytes([L]);
       const inputs: PbMessage[] = c.inputs.map((s) => {
         const dims = s.name === TRANSFORMER_INPUTS.inputIds.name ? [1, L] : s.dims.map(() => 1);
         const value: PbMessage = { data_type: pbEnum(TRITON_TYPES[s.dtype]), dims };
