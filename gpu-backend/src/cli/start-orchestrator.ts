@@ -13,15 +13,17 @@
 //   MODEL_NAME           reported by Capabilities; default lumina-dimoo-dev on the embedded backend
 //   LOG_LEVEL            debug | info | warn | error (default info)
 //   ENGINE_TIMEOUT_MS    per Triton call (default 120000)
+//   DRAIN_GRACE_MS       on SIGTERM/SIGINT: how long admitted requests may still run (default 120000)
 //   Limits:    MAX_SIDE, MAX_PIXELS, MAX_STEPS, MAX_PROMPT_TOKENS, MAX_PROMPT_CHARS, MAX_INPUT_PIXELS, MAX_INPUT_BYTES,
 //              MAX_ANSWER_TOKENS, DEFAULT_DEADLINE_MS, MAX_DEADLINE_MS, PREVIEW_MAX_SIDE,
 //              MAX_SEQUENCE_TOKENS, MAX_BLOCK_LENGTH, MAX_CACHED_SEQUENCE_TOKENS
 //   Step batcher: MAX_ACTIVE, MAX_CACHED_ACTIVE, MAX_QUEUE, MAX_BATCH_ROWS, MAX_BATCH_TOKENS (default 131072; 8192 on the
 //              embedded CPU backend), SEQ_BUCKETS ("256,512,...")
-// Stops on SIGINT/SIGTERM.
+// Drains on SIGTERM/SIGINT (not ready, admits nothing new, finishes or fails what it holds within
+// DRAIN_GRACE_MS, ends Triton sequences), then exits 0. A second signal (1.5 s or more later) stops at once.
 import { randomBytes } from "node:crypto";
 import { resolve } from "node:path";
-import { batcherFromEnv, limitsFromEnv } from "../service/config";
+import { batcherFromEnv, drainGraceMsFromEnv, limitsFromEnv } from "../service/config";
 import { createLogger, type LogLevel } from "../service/log";
 import { startOrchestrator } from "../service/orchestrator";
 
@@ -48,6 +50,7 @@ async function main(): Promise<void> {
     process.stderr.write(`ORCHESTRATOR_TOKEN not set; dev token for this run: ${token}\n`);
   }
   const batcher = batcherFromEnv(env);
+  const drainGraceMs = drainGraceMsFromEnv(env);
   // The embedded backend runs the dev model on CPU, where long rows batched together thrash memory.
   if (embedded && !env.MAX_BATCH_TOKENS) batcher.maxBatchTokens = 8192;
   const orch = await startOrchestrator({
@@ -66,11 +69,17 @@ async function main(): Promise<void> {
     log,
   });
 
-  let stopping = false;
+  let stopping = 0;
   const stop = async (signal: string) => {
-    if (stopping) return;
-    stopping = true;
+    if (stopping) {
+      // Ctrl-C under npm/tsx arrives twice at once (terminal and relay); only a later one means "now".
+      if (Date.now() - stopping < 1500) return;
+      log.warn("second signal: stopping without waiting for the drain", { signal });
+      process.exit(1);
+    }
+    stopping = Date.now();
     log.info("stopping", { signal });
+    await orch.drain(drainGraceMs);
     await orch.close();
     await embedded?.close();
     process.exit(0);

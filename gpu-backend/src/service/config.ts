@@ -1,5 +1,5 @@
-// The host's settings from the environment: the request limits (defaults in tasks/limits.ts) and the step
-// batcher's settings.
+// The host's settings from the environment: the request limits (defaults in tasks/limits.ts), the step
+// batcher's settings and the drain grace period.
 import { parseBuckets, DEFAULT_BUCKETS } from "../batcher/buckets";
 import { TRANSFORMER_CACHED_LIMITS } from "../engine/profiles";
 import { DEFAULT_LIMITS, type Limits } from "../tasks/limits";
@@ -61,4 +61,19 @@ export function batcherFromEnv(env: NodeJS.ProcessEnv = process.env): BatcherSet
     maxBatchTokens: num(env, "MAX_BATCH_TOKENS", d.maxBatchTokens),
     buckets: env.SEQ_BUCKETS ? parseBuckets(env.SEQ_BUCKETS) : d.buckets,
   };
+}
+
+/**
+ * How long a draining host lets admitted requests run before it fails them. Sized for a full batch: at the
+ * default 8 slots a 1024² generation shares the GPU with 7 others, roughly 8 × 12-16 s on an H100/H200.
+ * Keep Kubernetes' terminationGracePeriodSeconds above it.
+ */
+export const DEFAULT_DRAIN_GRACE_MS = 120_000;
+
+export function drainGraceMsFromEnv(env: NodeJS.ProcessEnv = process.env): number {
+  const v = env.DRAIN_GRACE_MS;
+  if (v === undefined || v === "") return DEFAULT_DRAIN_GRACE_MS;
+  const n = Number(v);
+  if (!Number.isFinite(n) || n < 0) throw new Error(`DRAIN_GRACE_MS must be a number of milliseconds >= 0, got "${v}"`);
+  return n;
 }

@@ -20,9 +20,9 @@ import {
   type UnderstandEvent,
   type UnderstandRequest,
 } from "../../../proto/gen/dimoo/v1/dimoo_pb";
-import type { StepBatcher } from "../batcher/step-batcher";
+import { DRAINING_MESSAGE, type StepBatcher } from "../batcher/step-batcher";
 import type { EngineHealth } from "../engine/runners";
-import { codeOf, deadlineExceeded, invalidArgument, toOrchestratorError } from "../errors";
+import { codeOf, deadlineExceeded, invalidArgument, toOrchestratorError, unavailable } from "../errors";
 import type { Limits } from "../tasks/limits";
 import { SUPPORTED_TASKS } from "../tasks/params";
 import type { GeneratePipeline, GenerateSpec, ImageTask, TextTask, UnderstandPipeline, UnderstandSpec } from "../tasks/task";
@@ -121,6 +121,8 @@ export function dimooRoutes<GS extends GenerateSpec, GT extends ImageTask, US ex
   function generate(req: GenerateRequest, ctx: HandlerContext): AsyncGenerator<GenerateEvent> {
     const extra: Record<string, unknown> = { task: req.task, width: req.width, height: req.height, steps: req.steps };
     return observed("Generate", req.requestId, extra, async function* (requestId, log) {
+      // Refused before any work, so the edge can send it to another host (nothing ran, nothing is charged).
+      if (batcher.isDraining) throw unavailable(DRAINING_MESSAGE);
       const spec = await deps.generate.validate({ ...req, requestId });
       Object.assign(extra, { task: spec.task, width: spec.width, height: spec.height, steps: spec.steps, seed: spec.seed });
       const deadline = deadlineAt(req.deadlineMs, ctx.timeoutMs(), limits);
@@ -212,6 +214,7 @@ export function dimooRoutes<GS extends GenerateSpec, GT extends ImageTask, US ex
   function understand(req: UnderstandRequest, ctx: HandlerContext): AsyncGenerator<UnderstandEvent> {
     const extra: Record<string, unknown> = { maxTokens: req.maxTokens };
     return observed("Understand", req.requestId, extra, async function* (requestId) {
+      if (batcher.isDraining) throw unavailable(DRAINING_MESSAGE);
       const spec = await deps.understand.validate({ ...req, requestId });
       Object.assign(extra, { maxTokens: spec.maxTokens, seed: spec.seed });
       const deadline = deadlineAt(req.deadlineMs, ctx.timeoutMs(), limits);
@@ -259,7 +262,8 @@ export function dimooRoutes<GS extends GenerateSpec, GT extends ImageTask, US ex
           deps.log.warn("health check failed", { error: String(err).slice(0, 200) });
         }
         return create(HealthResponseSchema, {
-          ready: models.length > 0 && models.every((m) => m.ready),
+          // A draining host is alive but takes no new work: the edge stops choosing it.
+          ready: !batcher.isDraining && models.length > 0 && models.every((m) => m.ready),
           models: models.map((m) => create(ModelHealthSchema, m)),
           queueDepth: batcher.queueDepth,
           activeRequests: batcher.activeCount,

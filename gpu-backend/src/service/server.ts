@@ -1,6 +1,7 @@
 // The orchestrator's network side: DimooService on one port (native gRPC, gRPC-Web, Connect) behind the
 // service-token interceptor, and Prometheus metrics on another.
 import { connectNodeAdapter } from "@connectrpc/connect-node";
+import type { DrainReport } from "../batcher/step-batcher";
 import type { GenerateSpec, ImageTask, TextTask, UnderstandSpec } from "../tasks/task";
 import { authInterceptor, dimooRoutes, type ServiceDeps } from "./dimoo-service";
 import { listenDual, type RequestHandler } from "./listener";
@@ -20,6 +21,12 @@ export interface OrchestratorServer {
   port: number;
   url: string;
   metrics?: MetricsServer;
+  /**
+   * Graceful drain: reports not ready, refuses new requests with UNAVAILABLE, lets admitted ones finish
+   * within `graceMs`, fails the rest, waits for the engine's sequence ends. The ports stay open (streams in
+   * progress, Health, probes) until close().
+   */
+  drain(graceMs: number): Promise<DrainReport>;
   close(): Promise<void>;
 }
 
@@ -36,13 +43,26 @@ export async function startOrchestratorServer<GS extends GenerateSpec, GT extend
   const listener = await listenDual(handler as RequestHandler, { port: opts.port, host });
   deps.metrics.queueDepth.collect(() => deps.batcher.queueDepth);
   deps.metrics.activeRequests.collect(() => deps.batcher.activeCount);
+  deps.metrics.draining.collect(() => (deps.batcher.isDraining ? 1 : 0));
+  // Ready = what Health says: every model loaded and the host not draining.
+  const ready = async () => {
+    if (deps.batcher.isDraining) return false;
+    const models = await deps.health.models(AbortSignal.timeout(2000));
+    return models.length > 0 && models.every((m) => m.ready);
+  };
   const metrics =
-    opts.metricsPort === undefined ? undefined : await startMetricsServer(deps.metrics.registry, opts.metricsPort, opts.metricsHost ?? "127.0.0.1");
+    opts.metricsPort === undefined ? undefined : await startMetricsServer(deps.metrics.registry, opts.metricsPort, opts.metricsHost ?? "127.0.0.1", ready);
   const urlHost = host === "0.0.0.0" || host === "::" ? "127.0.0.1" : host;
   return {
     port: listener.port,
     url: `http://${urlHost}:${listener.port}`,
     metrics,
+    drain: async (graceMs) => {
+      deps.log.info("draining", { graceMs, queued: deps.batcher.queueDepth, active: deps.batcher.activeCount });
+      const report = await deps.batcher.drain(graceMs);
+      deps.log.info("drained", { ...report });
+      return report;
+    },
     close: async () => {
       await deps.batcher.close();
       await Promise.all([listener.close(), metrics?.close()]);
