@@ -27,6 +27,7 @@ import type { Limits } from "../tasks/limits";
 import { SUPPORTED_TASKS } from "../tasks/params";
 import type { GeneratePipeline, GenerateSpec, ImageTask, TextTask, UnderstandPipeline, UnderstandSpec } from "../tasks/task";
 import { AsyncQueue } from "./async-queue";
+import type { InflightCalls } from "./inflight-calls";
 import { deadlineAt } from "./deadline";
 import { toConnectError } from "./errors";
 import type { Logger } from "./log";
@@ -50,6 +51,8 @@ export interface ServiceDeps<
   modelName: string;
   /** Whether the engine serves the stateful model (ML-Cache) now. */
   mlCache?: () => boolean;
+  /** Open Generate/Understand calls, counted for the drain. */
+  inflight?: InflightCalls;
 }
 
 const digest = (s: string) => createHash("sha256").update(s).digest();
@@ -103,6 +106,7 @@ export function dimooRoutes<GS extends GenerateSpec, GT extends ImageTask, US ex
     let log = deps.log.child({ method });
     let failure: unknown;
     let completed = false;
+    deps.inflight?.enter();
     try {
       const requestId = requestIdOf(rawRequestId);
       log = log.child({ requestId });
@@ -115,6 +119,7 @@ export function dimooRoutes<GS extends GenerateSpec, GT extends ImageTask, US ex
       // A stream closed by the transport (caller gone) ends here without an error of its own.
       if (!completed && failure === undefined) failure = new ConnectError("caller went away", Code.Canceled);
       observe(method, t0, failure === undefined ? undefined : toConnectError(failure), log, extra);
+      deps.inflight?.leave();
     }
   }
 

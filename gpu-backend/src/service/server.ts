@@ -4,6 +4,7 @@ import { connectNodeAdapter } from "@connectrpc/connect-node";
 import type { DrainReport } from "../batcher/step-batcher";
 import type { GenerateSpec, ImageTask, TextTask, UnderstandSpec } from "../tasks/task";
 import { authInterceptor, dimooRoutes, type ServiceDeps } from "./dimoo-service";
+import { InflightCalls } from "./inflight-calls";
 import { listenDual, type RequestHandler } from "./listener";
 import { startMetricsServer, type MetricsServer } from "./metrics";
 
@@ -17,6 +18,11 @@ export interface OrchestratorServerOptions {
   readMaxBytes?: number;
 }
 
+/** The batcher's drain report, plus the calls whose results were still unsent when the grace ended. */
+export interface HostDrainReport extends DrainReport {
+  unsent: number;
+}
+
 export interface OrchestratorServer {
   port: number;
   url: string;
@@ -26,7 +32,7 @@ export interface OrchestratorServer {
    * within `graceMs`, fails the rest, waits for the engine's sequence ends. The ports stay open (streams in
    * progress, Health, probes) until close().
    */
-  drain(graceMs: number): Promise<DrainReport>;
+  drain(graceMs: number): Promise<HostDrainReport>;
   close(): Promise<void>;
 }
 
@@ -34,8 +40,9 @@ export async function startOrchestratorServer<GS extends GenerateSpec, GT extend
   deps: ServiceDeps<GS, GT, US, UT>,
   opts: OrchestratorServerOptions,
 ): Promise<OrchestratorServer> {
+  const inflight = deps.inflight ?? new InflightCalls();
   const handler = connectNodeAdapter({
-    routes: dimooRoutes(deps),
+    routes: dimooRoutes({ ...deps, inflight }),
     interceptors: [authInterceptor(deps.token, deps.metrics)],
     readMaxBytes: opts.readMaxBytes ?? 3 * deps.limits.maxInputBytes + (1 << 20),
   });
@@ -58,10 +65,17 @@ export async function startOrchestratorServer<GS extends GenerateSpec, GT extend
     url: `http://${urlHost}:${listener.port}`,
     metrics,
     drain: async (graceMs) => {
-      deps.log.info("draining", { graceMs, queued: deps.batcher.queueDepth, active: deps.batcher.activeCount });
+      deps.log.info("draining", { graceMs, calls: inflight.count, queued: deps.batcher.queueDepth, active: deps.batcher.activeCount });
+      const t0 = Date.now();
       const report = await deps.batcher.drain(graceMs);
-      deps.log.info("drained", { ...report });
-      return report;
+      // Requests that left the batcher are still decoding and sending their result: let them, within the grace.
+      const left = Math.max(0, graceMs - (Date.now() - t0));
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([inflight.whenIdle(), new Promise<void>((resolve) => (timer = setTimeout(resolve, left)))]);
+      clearTimeout(timer);
+      const done = { ...report, unsent: inflight.count, ms: Date.now() - t0 };
+      deps.log.info("drained", done);
+      return done;
     },
     close: async () => {
       await deps.batcher.close();
