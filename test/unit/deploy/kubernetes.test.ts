@@ -51,10 +51,10 @@ describe("Kubernetes manifests", () => {
     expect(n).toBe(1 + 7 * fleet.pools.length);
     const bad = structuredClone(find(pools[0].objects, "Deployment")[0]);
     bad.spec.template.spec.containers[0].ports[0].containerPort = "fifty";
-    expect(() => new Deployment(bad).validate()).toThrow(/containerPort/);
+    expect(() => new MODELS.Deployment(bad).validate()).toThrow(/containerPort/);
     const badScaler = structuredClone(find(pools[0].objects, "ScaledObject")[0]);
     delete badScaler.spec.scaleTargetRef;
-    expect(() => new ScaledObject(badScaler).validate()).toThrow(/scaleTargetRef/);
+    expect(() => new MODELS.ScaledObject(badScaler).validate()).toThrow(/scaleTargetRef/);
   });
 
   it("run Triton as a sidecar that starts first and outlives the orchestrator, on the address the orchestrator uses", () => {
