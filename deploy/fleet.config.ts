@@ -18,8 +18,9 @@ export interface GpuPool {
   gpuProduct: string;
   replicas: { min: number; max: number };
   /**
-   * The engines for this GPU type: a ReadOnlyMany volume written once by the engine-build Job
-   * (plans only load on the GPU kind and TensorRT version that built them).
+   * The engines for this GPU type: a shared volume written once per revision by the engine-build Job, into
+   * /engines/<revision>/repository (plans only load on the GPU kind and TensorRT version that built them).
+   * Bump the revision to roll the pool onto new engines.
    */
   engines: { claimName: string; storageClassName: string; sizeGi: number; revision: string };
   /** Step batcher slots (MAX_ACTIVE) and queue (MAX_QUEUE) per pod. */

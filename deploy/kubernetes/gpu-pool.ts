@@ -18,7 +18,6 @@ export interface Manifest {
 }
 
 const ENGINES = "/engines";
-const REPOSITORY = `${ENGINES}/repository`;
 const ORCHESTRATOR_PORT = 50051;
 const METRICS_PORT = 9464;
 /** One cached request's state at 1024² (model-repository/README.md). */
@@ -38,6 +37,9 @@ export function gpuPool(fleet: FleetConfig, pool: GpuPool): Manifest[] {
   const buildLabels = { "app.kubernetes.io/name": "dimoo-engine-build", "app.kubernetes.io/part-of": "dimoo", "dimoo.dev/pool": pool.name };
   const drainMs = fleet.drainGraceSeconds * 1000;
   const cudaPool = Math.round((pool.maxCachedActive + 1) * CACHED_STATE_BYTES);
+  // Each engine revision in its own directory: a new build never touches the files pods are serving, and a
+  // rollout moves the pool from one directory to the next (docs/deploy.md, "Upgrading engines").
+  const REPOSITORY = `${ENGINES}/${pool.engines.revision}/repository`;
 
   const engineClaim = new PersistentVolumeClaim({
     metadata: { name: pool.engines.claimName, namespace: ns, labels },

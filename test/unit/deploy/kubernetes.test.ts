@@ -74,6 +74,12 @@ describe("Kubernetes manifests", () => {
       expect(token.value).toBeUndefined();
       expect(token.valueFrom!.secretKeyRef!.name).toBe(fleet.tokenSecret);
       expect(orch.securityContext).toMatchObject({ runAsNonRoot: true, readOnlyRootFilesystem: true });
+      // The build Job writes the repository Triton serves and the orchestrator reads the tokenizer from.
+      const job = find(objects, "Job")[0].spec.template.spec.containers[0] as IContainer;
+      const out = job.args![job.args!.indexOf("--out") + 1];
+      expect(out).toMatch(/^\/engines\/[^/]+\/repository$/);
+      expect(triton.args).toContain(`--model-repository=${out}`);
+      expect(orch.env!.find((e) => e.name === "MODEL_REPOSITORY")!.value).toBe(out);
     }
   });
 
