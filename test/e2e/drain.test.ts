@@ -71,8 +71,9 @@ describe("draining one of two orchestrators under load", () => {
         await new Promise((r) => setTimeout(r, 20));
       }
       drained.kill("SIGTERM");
-      const readyz = await fetch(`${drained.metricsUrl}/readyz`);
-      expect(readyz.status).toBe(503);
+      // Not ready at once (or already gone, if its last request ended in that instant).
+      const readyz = await fetch(`${drained.metricsUrl}/readyz`).then((r) => r.status, () => "closed");
+      expect([503, "closed"]).toContain(readyz);
       const code = await drained.exited;
       expect(code).toBe(0);
       // Keep the load on the remaining host a little longer.
