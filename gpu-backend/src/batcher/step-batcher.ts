@@ -10,6 +10,9 @@
 // within about one step time of its arrival (plus its own preparation) even while others are mid-generation;
 // otherwise the least recently stepped request leads. The leader's bucket peers fill the call up to the row
 // and token limits.
+//
+// Drain (a host being stopped): nothing new is admitted, what is admitted runs to its end within a grace
+// period, the rest is failed with UNAVAILABLE, and the engine's open sequences are ended before it resolves.
 import { engineCallLimits, type CallLimits } from "../engine/call-limits";
 import { endingCall, packCachedStep, unpackCachedStep, type CachedCall } from "../engine/cached-call";
 import { longestRow, packStep, unpackStep } from "../engine/packer";
