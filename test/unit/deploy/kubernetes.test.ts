@@ -11,14 +11,14 @@ import { Job } from "kubernetes-models/batch/v1";
 import { PodDisruptionBudget } from "kubernetes-models/policy/v1";
 import { Namespace, PersistentVolumeClaim, Service, type IContainer } from "kubernetes-models/v1";
 import { ScaledObject } from "@kubernetes-models/keda/keda.sh/v1alpha1";
-import { ServiceMonitor } from "@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1";
+import { PrometheusRule, ServiceMonitor } from "@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1";
 import { fleet } from "../../../deploy/fleet.config";
 import { OUT_DIR, synthesize } from "../../../deploy/kubernetes/synth";
 import { OrchestratorMetrics, startMetricsServer } from "../../../gpu-backend/src/service/metrics";
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 const MODELS: Record<string, new (data: any) => { validate(): void }> = {
-  Namespace, PersistentVolumeClaim, Job, Deployment, Service, PodDisruptionBudget, ScaledObject, ServiceMonitor,
+  Namespace, PersistentVolumeClaim, Job, Deployment, Service, PodDisruptionBudget, ScaledObject, ServiceMonitor, PrometheusRule,
 };
 
 type Obj = { kind: string; metadata: { name: string; labels?: Record<string, string> }; spec: Record<string, any> }; // eslint-disable-line @typescript-eslint/no-explicit-any
@@ -31,7 +31,7 @@ const find = (objects: Obj[], kind: string) => objects.filter((o) => o.kind === 
 
 describe("Kubernetes manifests", () => {
   it("are up to date with the TypeScript (npm run deploy:synth)", () => {
-    expect([...files.keys()].sort()).toEqual(["namespace.yaml", ...fleet.pools.map((p) => `pool-${p.name}.yaml`)].sort());
+    expect([...files.keys()].sort()).toEqual(["alerts.yaml", "namespace.yaml", ...fleet.pools.map((p) => `pool-${p.name}.yaml`)].sort());
     for (const [file, text] of files) {
       expect(existsSync(join(OUT_DIR, file)), file).toBe(true);
       expect(committed(file), `${file} is stale: run npm run deploy:synth`).toBe(text);
@@ -48,7 +48,7 @@ describe("Kubernetes manifests", () => {
         n++;
       }
     }
-    expect(n).toBe(1 + 7 * fleet.pools.length);
+    expect(n).toBe(2 + 7 * fleet.pools.length);
     const bad = structuredClone(find(pools[0].objects, "Deployment")[0]);
     bad.spec.template.spec.containers[0].ports[0].containerPort = "fifty";
     expect(() => new MODELS.Deployment(bad).validate()).toThrow(/containerPort/);
@@ -120,6 +120,16 @@ describe("Kubernetes manifests", () => {
         for (const [name] of q.matchAll(/dimoo_orchestrator_\w+/g)) expect(exported).toContain(`# TYPE ${name} `);
         expect(q).toContain(`service="${find(objects, "Service")[0].metadata.name}"`);
       }
+    }
+  });
+
+  it("alert only on metrics the orchestrator exports (or kube-state-metrics')", () => {
+    const exported = new OrchestratorMetrics().registry.render();
+    const rules = docs("alerts.yaml")[0].spec.groups.flatMap((g: { rules: { alert: string; expr: string }[] }) => g.rules);
+    expect(rules.length).toBeGreaterThanOrEqual(5);
+    for (const r of rules) {
+      for (const [name] of r.expr.matchAll(/dimoo_orchestrator_[a-z_]+?(?=_bucket\b|\{|\b)/g)) expect(exported, `${r.alert}: ${name}`).toContain(`# TYPE ${name} `);
+      expect(r.expr, r.alert).toMatch(/dimoo_orchestrator_|kube_/);
     }
   });
 
