@@ -1,7 +1,12 @@
-// Orchestrator pool: the hosts from ORCHESTRATOR_URLS, health-checked (Health RPC, cached per isolate for a
-// few seconds) and ordered by load; a call goes to the least-loaded ready host and fails over to the next one
-// when a host does not take it (connection refused, UNAVAILABLE, queue full, wrong token). Once a host has
-// answered with its first event the stream is never moved (it may already have reached the client).
+// Orchestrator pool: where a model call goes. Two routings (ORCHESTRATOR_ROUTING):
+// - "probe" (default; small set-ups): the hosts from ORCHESTRATOR_URLS, health-checked by this isolate
+//   (Health RPC, cached for a few seconds) and ordered by load; a call goes to the least-loaded ready host.
+//   Every isolate probes every host, so probe traffic grows with isolates × hosts (docs/deploy.md).
+// - "balanced" (fleets): each URL is a load-balanced origin (Cloudflare Load Balancing over a region's
+//   pools, with its own health monitors); the isolate probes nothing and lets the balancer pick the host.
+// Either way a call fails over when a host does not take it (connection refused, UNAVAILABLE, e.g. a
+// draining host, queue full, wrong token): nothing ran there, so nothing is charged twice. Once a host
+// has answered with its first event the stream is never moved (it may already have reached the client).
 // None reachable -> 503 with Retry-After, and the caller releases its reservation (nothing charged).
 import { ConnectError } from "@connectrpc/connect";
 import type { MessageInitShape } from "@bufbuild/protobuf";
@@ -29,7 +34,14 @@ export interface OrchestratorBindings {
   /** comma-separated orchestrator base URLs (Connect protocol) */
   ORCHESTRATOR_URLS: string;
   ORCHESTRATOR_TOKEN?: string;
+  /** "probe" (default) or "balanced": each URL is a load balancer that health-checks the hosts itself. */
+  ORCHESTRATOR_ROUTING?: string;
 }
+
+export type Routing = "probe" | "balanced";
+
+/** Calls a balanced pool makes per request before giving up (each may land on another host). */
+export const BALANCED_ATTEMPTS = 3;
 
 export interface CallOptions {
   signal?: AbortSignal;
@@ -41,6 +53,7 @@ export class OrchestratorPool {
     readonly urls: string[],
     private readonly token: string | undefined,
     private readonly fetchFn?: FetchFn,
+    readonly routing: Routing = "probe",
   ) {}
 
   static fromEnv(env: OrchestratorBindings, fetchFn?: FetchFn): OrchestratorPool {
@@ -48,7 +61,9 @@ export class OrchestratorPool {
       .split(",")
       .map((u) => u.trim().replace(/\/+$/, ""))
       .filter(Boolean);
-    return new OrchestratorPool(urls, env.ORCHESTRATOR_TOKEN, fetchFn);
+    const routing = (env.ORCHESTRATOR_ROUTING ?? "probe").trim().toLowerCase();
+    if (routing !== "probe" && routing !== "balanced") throw new Error(`ORCHESTRATOR_ROUTING must be "probe" or "balanced", got "${env.ORCHESTRATOR_ROUTING}"`);
+    return new OrchestratorPool(urls, env.ORCHESTRATOR_TOKEN, fetchFn, routing);
   }
 
   private client(url: string): DimooClient {
@@ -91,8 +106,17 @@ export class OrchestratorPool {
     return s.inflight;
   }
 
-  /** Ready hosts, least loaded first; hosts marked down recently go last (still tried if all else fails). */
+  /**
+   * Probe routing: ready hosts, least loaded first; hosts marked down recently go last (still tried if all
+   * else fails). Balanced routing: the balancers in turn, up to BALANCED_ATTEMPTS calls, no probe (a
+   * balancer marked down goes last).
+   */
   async candidates(now = Date.now()): Promise<string[]> {
+    if (this.routing === "balanced") {
+      const order = [...this.urls].sort((a, b) => Number(this.state(a).downUntil > now) - Number(this.state(b).downUntil > now));
+      const n = Math.max(BALANCED_ATTEMPTS, order.length);
+      return Array.from({ length: order.length ? n : 0 }, (_, i) => order[i % order.length]);
+    }
     const states = this.urls.map((u) => this.state(u));
     await Promise.all(states.filter((s) => now - s.checkedAt > TTL.healthMs).map((s) => this.check(s)));
     const ready = states.filter((s) => s.ready && s.downUntil <= now).sort((a, b) => a.load - b.load);
@@ -108,7 +132,10 @@ export class OrchestratorPool {
 
   private async *failover<Req, Ev>(call: (c: DimooClient, req: Req, o: CallOptions) => AsyncIterable<Ev>, req: Req, opts: CallOptions): AsyncGenerator<Ev> {
     let last: ConnectError | undefined;
+    let attempt = 0;
     for (const url of await this.candidates()) {
+      // Through a balancer the next call may reach the same refusing host: give its monitor a moment.
+      if (this.routing === "balanced" && attempt++ > 0) await new Promise((r) => setTimeout(r, 50 * attempt));
       let started = false;
       try {
         for await (const ev of call(this.client(url), req, opts)) {
@@ -137,8 +164,14 @@ export class OrchestratorPool {
     return this.failover((c, r, o) => c.understand(r, o), req, opts);
   }
 
-  /** Summary for /healthz: no URLs (they are private), only counts. */
+  /** Summary for /healthz: no URLs (they are private), only counts. Balanced: one Health call per balancer. */
   async summary(): Promise<{ configured: number; ready: number }> {
+    if (this.routing === "balanced") {
+      const now = Date.now();
+      const states = this.urls.map((u) => this.state(u));
+      await Promise.all(states.filter((s) => now - s.checkedAt > TTL.healthMs).map((s) => this.check(s)));
+      return { configured: this.urls.length, ready: states.filter((s) => s.ready).length };
+    }
     const ready = await this.candidates();
     return { configured: this.urls.length, ready: ready.filter((u) => this.state(u).downUntil <= Date.now()).length };
   }

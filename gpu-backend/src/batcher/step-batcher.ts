@@ -10,6 +10,9 @@
 // within about one step time of its arrival (plus its own preparation) even while others are mid-generation;
 // otherwise the least recently stepped request leads. The leader's bucket peers fill the call up to the row
 // and token limits.
+//
+// Drain (a host being stopped): nothing new is admitted, what is admitted runs to its end within a grace
+// period, the rest is failed with UNAVAILABLE, and the engine's open sequences are ended before it resolves.
 import { engineCallLimits, type CallLimits } from "../engine/call-limits";
 import { endingCall, packCachedStep, unpackCachedStep, type CachedCall } from "../engine/cached-call";
 import { longestRow, packStep, unpackStep } from "../engine/packer";
@@ -97,6 +100,21 @@ export interface StepBatcherOptions {
   now?: () => number;
 }
 
+/** The UNAVAILABLE message of a request refused by a draining host: nothing ran, another host may take it. */
+export const DRAINING_MESSAGE = "this host is draining and admits no new requests; send the request to another host";
+/** The UNAVAILABLE message of a request still unfinished when a drain's grace period ended. */
+export const DRAIN_CANCEL_MESSAGE = "this host shut down before the request finished (drain grace period over); retry";
+
+/** What a drain did with the requests the batcher held when it began. */
+export interface DrainReport {
+  /** Requests queued or running when the drain began. */
+  held: number;
+  /** Those still unfinished at the end of the grace period, failed with UNAVAILABLE. */
+  cancelled: number;
+  /** How long the drain took. */
+  ms: number;
+}
+
 /** A running request with its next step planned. */
 interface Planned {
   member: Running;
@@ -150,6 +168,12 @@ export class StepBatcher {
   private readonly fairShare = new FairShare();
   private looping = false;
   private stopped = false;
+  /** Set by drain(): nothing new is admitted, what is here runs to its end. */
+  private draining = false;
+  /** Resolved each time the batcher holds no request (drain waits on it). */
+  private idleWaiters: (() => void)[] = [];
+  /** Sequence ends sent to the engine and not yet answered (drain waits for them). */
+  private endingSequences = new Set<Promise<unknown>>();
   private wakeLoop?: () => void;
   private inFlight?: { members: Running[]; controller: AbortController };
   /** Exponential moving average of one call's wall time, for retry hints. */
@@ -184,6 +208,11 @@ export class StepBatcher {
     return this.running.length;
   }
 
+  /** Whether drain() was called: the host refuses new requests and reports itself not ready. */
+  get isDraining(): boolean {
+    return this.draining;
+  }
+
   /** Average wall time of one step call so far (ms), 0 before the first. */
   get stepTimeMs(): number {
     return this.stepEmaMs;
@@ -195,6 +224,7 @@ export class StepBatcher {
    */
   submit<T extends StepTask>(sub: Submission<T>): void {
     if (this.stopped) throw unavailable("orchestrator is shutting down");
+    if (this.draining) throw unavailable(DRAINING_MESSAGE);
     const position = this.queueDepth + (this.waiting.length < this.freeSlots ? 0 : 1);
     if (position > 0 && this.queueDepth >= this.maxQueue) {
       throw resourceExhausted(`queue full (${this.waiting.length} waiting, ${this.running.length} running)`, this.retryHintMs());
@@ -242,6 +272,38 @@ export class StepBatcher {
           if (job.phase.state === "preparing") this.finishWithError(job, toOrchestratorError(err));
         },
       );
+  }
+
+  /**
+   * Graceful drain: admits nothing new from now on, lets every admitted request (queued or running) finish
+   * within `graceMs`, then fails what is left with UNAVAILABLE, and waits until the engine has answered
+   * the sequence ends of cached requests (so Triton frees their state now, not at its idle timeout).
+   * Resolves with what happened to the requests held when it was called; idempotent in effect.
+   */
+  async drain(graceMs: number): Promise<DrainReport> {
+    this.draining = true;
+    const held = this.waiting.length + this.running.length;
+    const t0 = this.now();
+    let cancelled = 0;
+    const idle = this.whenIdle();
+    let timer: NodeJS.Timeout | undefined;
+    const graceOver = new Promise<"grace">((resolve) => (timer = setTimeout(() => resolve("grace"), Math.max(0, graceMs))));
+    const first = await Promise.race([idle.then(() => "idle" as const), graceOver]);
+    clearTimeout(timer);
+    if (first === "grace") {
+      const left = [...this.waiting, ...this.running.map((r) => r.job)];
+      cancelled = left.length;
+      for (const j of left) this.cancel(j, unavailable(DRAIN_CANCEL_MESSAGE));
+      await idle;
+    }
+    await Promise.allSettled([...this.endingSequences]);
+    return { held, cancelled, ms: this.now() - t0 };
+  }
+
+  /** Resolves once no request is queued or running. */
+  private whenIdle(): Promise<void> {
+    if (this.waiting.length === 0 && this.running.length === 0) return Promise.resolve();
+    return new Promise((resolve) => this.idleWaiters.push(resolve));
   }
 
   /** Stops accepting, fails everything still queued or running with UNAVAILABLE. */
@@ -294,6 +356,7 @@ export class StepBatcher {
     job.finish();
     this.waiting = this.waiting.filter((j) => j !== job);
     this.running = this.running.filter((r) => r.job !== job);
+    if (this.waiting.length === 0 && this.running.length === 0) for (const w of this.idleWaiters.splice(0)) w();
     this.kick();
   }
 
@@ -304,7 +367,9 @@ export class StepBatcher {
   private endSequence(job: Job, last: CachedCall): void {
     const cached = this.runner.cached;
     if (!cached) return;
-    cached.runCachedStep(endingCall(last), { requestId: `${job.requestId}#end`, signal: AbortSignal.timeout(10_000) }).catch(() => {});
+    const ending = cached.runCachedStep(endingCall(last), { requestId: `${job.requestId}#end`, signal: AbortSignal.timeout(10_000) }).catch(() => {});
+    this.endingSequences.add(ending);
+    void ending.finally(() => this.endingSequences.delete(ending));
   }
 
   private finishWithError(job: Job, err: OrchestratorError): void {

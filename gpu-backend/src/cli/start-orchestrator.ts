@@ -15,6 +15,7 @@
 //   ENGINE_TIMEOUT_MS    per Triton call (default 120000)
 //   WARM_UP              on (default) | off | sizes "256x256,1024x1024": one small request of each task family
 //                        before Health says ready, so no caller's first call is the slow one (service/warm-up.ts)
+//   DRAIN_GRACE_MS       on SIGTERM/SIGINT: how long admitted requests may still run (default 120000)
 //   Limits:    MAX_SIDE, MAX_PIXELS, MAX_STEPS, MAX_PROMPT_TOKENS, MAX_PROMPT_CHARS, MAX_INPUT_PIXELS, MAX_INPUT_BYTES,
 //              MAX_ANSWER_TOKENS, DEFAULT_DEADLINE_MS, MAX_DEADLINE_MS, PREVIEW_MAX_SIDE,
 //              MAX_SEQUENCE_TOKENS, MAX_BLOCK_LENGTH, MAX_CACHED_SEQUENCE_TOKENS
@@ -22,10 +23,11 @@
 //              embedded CPU backend), SEQ_BUCKETS ("256,512,...")
 //   Image work:   IMAGE_WORKERS (decode/resample threads; default cores - 1, 1 to 4), IMAGE_BUDGET_BYTES (decoded pixel
 //              bytes in flight; default 268435456; an image needing more is refused, others wait)
-// Stops on SIGINT/SIGTERM.
+// Drains on SIGTERM/SIGINT (not ready, admits nothing new, finishes or fails what it holds within
+// DRAIN_GRACE_MS, ends Triton sequences), then exits 0. A second signal (1.5 s or more later) stops at once.
 import { randomBytes } from "node:crypto";
 import { resolve } from "node:path";
-import { batcherFromEnv, imagePoolFromEnv, limitsFromEnv, warmUpFromEnv } from "../service/config";
+import { batcherFromEnv, drainGraceMsFromEnv, imagePoolFromEnv, limitsFromEnv, warmUpFromEnv } from "../service/config";
 import { createLogger, type LogLevel } from "../service/log";
 import { startOrchestrator } from "../service/orchestrator";
 
@@ -52,6 +54,7 @@ async function main(): Promise<void> {
     process.stderr.write(`ORCHESTRATOR_TOKEN not set; dev token for this run: ${token}\n`);
   }
   const batcher = batcherFromEnv(env);
+  const drainGraceMs = drainGraceMsFromEnv(env);
   // The embedded backend runs the dev model on CPU, where long rows batched together thrash memory.
   if (embedded && !env.MAX_BATCH_TOKENS) batcher.maxBatchTokens = 8192;
   const orch = await startOrchestrator({
@@ -72,11 +75,17 @@ async function main(): Promise<void> {
     warmUp: warmUpFromEnv(env),
   });
 
-  let stopping = false;
+  let stopping = 0;
   const stop = async (signal: string) => {
-    if (stopping) return;
-    stopping = true;
+    if (stopping) {
+      // Ctrl-C under npm/tsx arrives twice at once (terminal and relay); only a later one means "now".
+      if (Date.now() - stopping < 1500) return;
+      log.warn("second signal: stopping without waiting for the drain", { signal });
+      process.exit(1);
+    }
+    stopping = Date.now();
     log.info("stopping", { signal });
+    await orch.drain(drainGraceMs);
     await orch.close();
     await embedded?.close();
     process.exit(0);

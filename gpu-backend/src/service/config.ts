@@ -1,5 +1,5 @@
 // The host's settings from the environment: the request limits (defaults in tasks/limits.ts), the step
-// batcher's settings and the image worker pool's.
+// batcher's settings, the image worker pool's, the start-up warm-up and the drain grace period.
 import { parseBuckets, DEFAULT_BUCKETS } from "../batcher/buckets";
 import { TRANSFORMER_CACHED_LIMITS } from "../engine/profiles";
 import type { ImagePoolOptions } from "../image-work/worker-pool";
@@ -87,4 +87,19 @@ export function imagePoolFromEnv(env: NodeJS.ProcessEnv = process.env): ImagePoo
     threads: env.IMAGE_WORKERS ? num(env, "IMAGE_WORKERS", 1) : undefined,
     budgetBytes: env.IMAGE_BUDGET_BYTES ? num(env, "IMAGE_BUDGET_BYTES", 1) : undefined,
   };
+}
+
+/**
+ * How long a draining host lets admitted requests run before it fails them. Sized for a full batch: at the
+ * default 8 slots a 1024² generation shares the GPU with 7 others, roughly 8 × 12-16 s on an H100/H200.
+ * Keep Kubernetes' terminationGracePeriodSeconds above it.
+ */
+export const DEFAULT_DRAIN_GRACE_MS = 120_000;
+
+export function drainGraceMsFromEnv(env: NodeJS.ProcessEnv = process.env): number {
+  const v = env.DRAIN_GRACE_MS;
+  if (v === undefined || v === "") return DEFAULT_DRAIN_GRACE_MS;
+  const n = Number(v);
+  if (!Number.isFinite(n) || n < 0) throw new Error(`DRAIN_GRACE_MS must be a number of milliseconds >= 0, got "${v}"`);
+  return n;
 }

@@ -20,13 +20,14 @@ import {
   type UnderstandEvent,
   type UnderstandRequest,
 } from "../../../proto/gen/dimoo/v1/dimoo_pb";
-import type { StepBatcher } from "../batcher/step-batcher";
+import { DRAINING_MESSAGE, type StepBatcher } from "../batcher/step-batcher";
 import type { EngineHealth } from "../engine/runners";
-import { codeOf, deadlineExceeded, invalidArgument, toOrchestratorError } from "../errors";
+import { codeOf, deadlineExceeded, invalidArgument, toOrchestratorError, unavailable } from "../errors";
 import type { Limits } from "../tasks/limits";
 import { SUPPORTED_TASKS } from "../tasks/params";
 import type { GeneratePipeline, GenerateSpec, ImageTask, TextTask, UnderstandPipeline, UnderstandSpec } from "../tasks/task";
 import { AsyncQueue } from "./async-queue";
+import type { InflightCalls } from "./inflight-calls";
 import { deadlineAt } from "./deadline";
 import { toConnectError } from "./errors";
 import type { Logger } from "./log";
@@ -52,6 +53,8 @@ export interface ServiceDeps<
   mlCache?: () => boolean;
   /** Whether the host wants traffic now (false while it warms up); Health is ready only when it does. */
   serving?: () => boolean;
+  /** Open Generate/Understand calls, counted for the drain. */
+  inflight?: InflightCalls;
 }
 
 const digest = (s: string) => createHash("sha256").update(s).digest();
@@ -105,6 +108,7 @@ export function dimooRoutes<GS extends GenerateSpec, GT extends ImageTask, US ex
     let log = deps.log.child({ method });
     let failure: unknown;
     let completed = false;
+    deps.inflight?.enter();
     try {
       const requestId = requestIdOf(rawRequestId);
       log = log.child({ requestId });
@@ -117,12 +121,15 @@ export function dimooRoutes<GS extends GenerateSpec, GT extends ImageTask, US ex
       // A stream closed by the transport (caller gone) ends here without an error of its own.
       if (!completed && failure === undefined) failure = new ConnectError("caller went away", Code.Canceled);
       observe(method, t0, failure === undefined ? undefined : toConnectError(failure), log, extra);
+      deps.inflight?.leave();
     }
   }
 
   function generate(req: GenerateRequest, ctx: HandlerContext): AsyncGenerator<GenerateEvent> {
     const extra: Record<string, unknown> = { task: req.task, width: req.width, height: req.height, steps: req.steps };
     return observed("Generate", req.requestId, extra, async function* (requestId, log) {
+      // Refused before any work, so the edge can send it to another host (nothing ran, nothing is charged).
+      if (batcher.isDraining) throw unavailable(DRAINING_MESSAGE);
       const spec = await deps.generate.validate({ ...req, requestId });
       Object.assign(extra, { task: spec.task, width: spec.width, height: spec.height, steps: spec.steps, seed: spec.seed });
       const deadline = deadlineAt(req.deadlineMs, ctx.timeoutMs(), limits);
@@ -214,6 +221,7 @@ export function dimooRoutes<GS extends GenerateSpec, GT extends ImageTask, US ex
   function understand(req: UnderstandRequest, ctx: HandlerContext): AsyncGenerator<UnderstandEvent> {
     const extra: Record<string, unknown> = { maxTokens: req.maxTokens };
     return observed("Understand", req.requestId, extra, async function* (requestId) {
+      if (batcher.isDraining) throw unavailable(DRAINING_MESSAGE);
       const spec = await deps.understand.validate({ ...req, requestId });
       Object.assign(extra, { maxTokens: spec.maxTokens, seed: spec.seed });
       const deadline = deadlineAt(req.deadlineMs, ctx.timeoutMs(), limits);
@@ -261,7 +269,8 @@ export function dimooRoutes<GS extends GenerateSpec, GT extends ImageTask, US ex
           deps.log.warn("health check failed", { error: String(err).slice(0, 200) });
         }
         return create(HealthResponseSchema, {
-          ready: (deps.serving?.() ?? true) && models.length > 0 && models.every((m) => m.ready),
+          // A draining or warming host is alive but takes no new work: the edge stops choosing it.
+          ready: !batcher.isDraining && (deps.serving?.() ?? true) && models.length > 0 && models.every((m) => m.ready),
           models: models.map((m) => create(ModelHealthSchema, m)),
           queueDepth: batcher.queueDepth,
           activeRequests: batcher.activeCount,

@@ -112,6 +112,7 @@ export class OrchestratorMetrics {
   readonly registry = new Registry();
   readonly queueDepth = this.registry.add(new Gauge("dimoo_orchestrator_queue_depth", "Requests waiting for a slot."));
   readonly activeRequests = this.registry.add(new Gauge("dimoo_orchestrator_active_requests", "Requests in the running batch."));
+  readonly draining = this.registry.add(new Gauge("dimoo_orchestrator_draining", "1 while the host drains (admits nothing new), else 0."));
   readonly batchSize = this.registry.add(new Histogram("dimoo_orchestrator_batch_size", "Requests per transformer call.", BATCH));
   readonly batchRows = this.registry.add(new Histogram("dimoo_orchestrator_batch_rows", "Branch rows per transformer call.", BATCH));
   readonly stepSeconds = this.registry.add(
@@ -134,11 +135,22 @@ export interface MetricsServer {
   close(): Promise<void>;
 }
 
-/** Serves GET /metrics (and /healthz) on its own port; they have no auth, so loopback unless told otherwise. */
-export async function startMetricsServer(registry: Registry, port: number, host = "127.0.0.1"): Promise<MetricsServer> {
+/**
+ * Serves GET /metrics, /healthz (liveness: the process answers) and /readyz (200 only while `ready()` says
+ * so: engine loaded and not draining; 503 otherwise) on its own port. These are what a Kubernetes probe or a
+ * load balancer's monitor can call without the service token. No auth, so loopback unless told otherwise.
+ */
+export async function startMetricsServer(registry: Registry, port: number, host = "127.0.0.1", ready?: () => Promise<boolean>): Promise<MetricsServer> {
   const server = http.createServer((req, res) => {
     const path = (req.url ?? "/").split("?")[0];
-    if (req.method === "GET" && path === "/metrics") {
+    if (req.method === "GET" && path === "/readyz") {
+      const answer = (ok: boolean) => {
+        res.writeHead(ok ? 200 : 503, { "content-type": "text/plain", "cache-control": "no-store" });
+        res.end(ok ? "ready\n" : "not ready\n");
+      };
+      if (!ready) answer(true);
+      else ready().then(answer, () => answer(false));
+    } else if (req.method === "GET" && path === "/metrics") {
       res.writeHead(200, { "content-type": "text/plain; version=0.0.4; charset=utf-8" });
       res.end(registry.render());
     } else if (req.method === "GET" && path === "/healthz") {
