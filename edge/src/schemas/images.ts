@@ -38,7 +38,7 @@ export const ImageEditFields = z.object({
   guidance_scale: num(z.number().min(0).max(50)).optional(),
   image_guidance_scale: num(z.number().min(0).max(50)).optional(),
   temperature: num(z.number().min(0).max(10)).optional(),
-  ml_cache: bool.optional().openapi({ description: "DiMOO extension: run with the Max-Logit cache at its defaults (inpaint, outpaint)" }),
+  ml_cache: bool.optional().openapi({ description: "DiMOO extension: run with the Max-Logit cache at its defaults (every edit task)" }),
   quality: z.string().optional(),
   background: z.string().optional(),
   input_fidelity: z.string().optional(),
