@@ -1,8 +1,9 @@
 // `npx tsx scripts/bench-ml-cache.ts`: the ML-Cache side by side in one run: the same request with the
 // cache off and on, interleaved, through the orchestrator and the embedded backend in this process.
-// Reports per image the engine time the orchestrator measured in Triton calls, the wall time, the tokens
-// through the transformer, the cached steps, and the bytes of tensor data each transformer step sends and
-// receives (request + response), and the off/on ratios.
+// Reports per image the engine time the orchestrator measured in Triton calls, the wall time, the process's
+// CPU time, the tokens through the transformer, the cached steps, the mean time of each kind of step
+// (uncached, refresh, cached), the bytes of tensor data each transformer step sends and receives (request +
+// response), and the off/on ratios. Progress goes to stderr, the figures to stdout.
 //
 // Options (stable: `npm run bench` runs this as a subprocess):
 //   --task text-to-image|image-to-image   default text-to-image (guidance 4, two branches). image-to-image
@@ -21,8 +22,8 @@
 //                             kind of step (default 64), for runs with fewer --steps on a slow machine
 //   --json FILE               also write the figures as JSON (schema: BenchResult below)
 //
-// Engine time is the sum of the orchestrator's Triton call times; on a shared machine it is disturbed by
-// other load, so say so with the figures.
+// Engine and wall times are wall-clock: on a shared machine other load inflates them, so say so with the
+// figures; the CPU time counts only this process's work (orchestrator, backend, onnxruntime threads).
 import { mkdtemp, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
