@@ -1,9 +1,12 @@
 // End to end through the real stack (embedded backend → orchestrator → `wrangler dev` edge) with the official
 // `openai` npm package pointed at the local edge: images.generate (b64_json and url, streamed), images.edit
-// with a mask, chat.completions.create with an image (streamed and not), and typed errors.
+// with a mask, chat.completions.create with an image (streamed and not), typed errors, and the ML-Cache on
+// and off.
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import OpenAI, { toFile } from "openai";
 import sharp from "sharp";
+import { TRANSFORMER_CACHED_MODEL } from "../../gpu-backend/src/engine/contract";
+import { TritonClient } from "../../gpu-backend/src/triton/client";
 import { logsOnFailure, startTestStack, type TestStack } from "./support/stack";
 
 let stack: TestStack | undefined;
@@ -93,6 +96,26 @@ describe("the openai SDK against the local stack", () => {
     expect(partials).toBeLessThanOrEqual(2);
     expect(completed).toBeDefined();
     expect(await pngInfo(completed!.b64_json)).toMatchObject({ width: 64, height: 64 });
+  });
+
+  it("images.generate with ml_cache on and off: both real PNGs of the asked size; the cached one ran on the stateful model", async () => {
+    const triton = new TritonClient(stack!.tritonUrl!);
+    const cachedRuns = async () => (await triton.modelStatistics(TRANSFORMER_CACHED_MODEL))[0]?.executionCount ?? 0;
+    try {
+      const before = await cachedRuns();
+      const params = { model: "lumina-dimoo", prompt: "a lighthouse at dusk", size: "128x96", steps: 8, seed: 77 };
+      const [off, on] = await Promise.all([ai.images.generate(ext<GenParams>({ ...params, ml_cache: false })), ai.images.generate(ext<GenParams>({ ...params, ml_cache: true }))]);
+      for (const r of [off, on]) {
+        const png = await pngInfo(r.data![0].b64_json!);
+        expect(png).toMatchObject({ width: 128, height: 96 });
+        expect(png.spread).toBeGreaterThan(0);
+        expect(r.usage as unknown as { steps: number }).toMatchObject({ steps: 8 });
+      }
+      // Every step of the cached request was one call of the stateful model (the uncached one never calls it).
+      expect((await cachedRuns()) - before).toBe(8);
+    } finally {
+      triton.close();
+    }
   });
 
   it("images.edit with an image and a mask (multipart): the result keeps the input size", async () => {

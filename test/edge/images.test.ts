@@ -108,7 +108,7 @@ describe("POST /v1/images/generations", () => {
     expect(events[events.length - 1].event).toBe("image_generation.completed");
   });
 
-  it("passes the Max-Logit cache option through: true for the defaults, or its parameters", async () => {
+  it("passes the Max-Logit cache option through: true for the defaults, or its parameters, on generations and edits", async () => {
     const k = await createKey();
     const rid = uniq("cache");
     const res = await call("/v1/images/generations", json({ prompt: "a red fox", size: "64x64", steps: 8, ml_cache: true }, bearer(k.key, { "x-request-id": rid })));
@@ -127,9 +127,11 @@ describe("POST /v1/images/generations", () => {
     const bad = await call("/v1/images/generations", json({ prompt: "x", ml_cache: { cache_ratio: 1 } }, bearer(k.key)));
     expect(bad.status).toBe(400);
     expect(((await bad.json()) as { error: { param: string } }).error.param).toContain("ml_cache");
-    const edit = await call("/v1/images/edits", { method: "POST", headers: bearer(k.key), body: await editForm({ prompt: "a hat", task: "edit", ml_cache: "true", steps: "2" }, [{ name: "image", bytes: await png(32, 32) }]) });
-    expect(edit.status).toBe(400);
-    expect(((await edit.json()) as { error: { param: string } }).error.param).toBe("ml_cache");
+    // Image-to-image takes it too (docs/ml-cache.md).
+    const rid4 = uniq("cache");
+    const edit = await call("/v1/images/edits", { method: "POST", headers: bearer(k.key, { "x-request-id": rid4 }), body: await editForm({ prompt: "a hat", task: "edit", ml_cache: "true", steps: "8" }, [{ name: "image", bytes: await png(32, 32) }]) });
+    expect(edit.status).toBe(200);
+    if (standIn) expect((await standInCalls(rid4))[0].mlCache).toEqual({ enabled: true });
   });
 
   it("names the offending field in validation errors", async () => {

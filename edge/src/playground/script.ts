@@ -285,8 +285,8 @@ export const PLAYGROUND_JS = String.raw`"use strict";
     var headers = { authorization: "Bearer " + keyInput.value.trim() };
     var fields = common({ prompt: prompt.value, stream: true, partial_images: 2 });
     if (guidance.value !== "") fields.guidance_scale = Number(guidance.value);
-    // The Max-Logit cache applies to the tasks the reference caches (docs/edge.md).
-    if ($("ml-cache").checked && (t === "generate" || t === "inpaint")) fields.ml_cache = true;
+    // The Max-Logit cache applies to every image task (docs/edge.md).
+    if ($("ml-cache").checked) fields.ml_cache = true;
     if (t === "generate") {
       fields.size = sizeSel.value;
       headers["content-type"] = "application/json";

@@ -73,7 +73,7 @@ export const MlCacheOption = z
       refresh_interval: z.number().int().min(2).optional().openapi({ description: "refresh every N steps after the warm-up (default 5)" }),
     }),
   ])
-  .openapi({ description: "DiMOO extension: run with the Max-Logit cache (text-to-image, inpaint, outpaint); off by default" });
+  .openapi({ description: "DiMOO extension: run with the Max-Logit cache (every image task); off by default" });
 
 export const generationOptions = {
   n: z.number().int().min(1).max(LIMITS.maxN).default(1).openapi({ description: "Images to generate; fans out as n calls with seed, seed+1, ..." }),

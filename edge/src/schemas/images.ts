@@ -42,7 +42,7 @@ export const ImageEditFields = z.object({
   guidance_scale: num(z.number().min(0).max(50)).optional(),
   image_guidance_scale: num(z.number().min(0).max(50)).optional(),
   temperature: num(z.number().min(0).max(10)).optional(),
-  ml_cache: bool.optional().openapi({ description: "DiMOO extension: run with the Max-Logit cache at its defaults (inpaint, outpaint)" }),
+  ml_cache: bool.optional().openapi({ description: "DiMOO extension: run with the Max-Logit cache at its defaults (every edit task)" }),
   raw_decode: bool.optional().openapi({
     description:
       "DiMOO extension (inpaint, outpaint): true returns the model's raw decode of the whole image (size floored to multiples of 16) instead of your image with the generated pixels blended in inside the mask (default false)",

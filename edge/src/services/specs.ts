@@ -39,12 +39,9 @@ function checkImageCount(plan: Plan, n: number): void {
   }
 }
 
-/** The cache's parameters from the request's `ml_cache`; only the tasks the reference caches take it. */
-function mlCacheOf(option: z.infer<typeof MlCacheOption> | undefined, task = "text_to_image"): ImageSpec["mlCache"] {
+/** The cache's parameters from the request's `ml_cache` (every image task takes it). */
+function mlCacheOf(option: z.infer<typeof MlCacheOption> | undefined): ImageSpec["mlCache"] {
   if (!option) return undefined;
-  if (task !== "text_to_image" && task !== "inpaint" && task !== "outpaint") {
-    throw invalid(`ml_cache applies to text-to-image, inpaint and outpaint, not '${task}'`, "ml_cache");
-  }
   if (option === true) return {};
   return { cacheRatio: option.cache_ratio, warmupRatio: option.warmup_ratio, refreshInterval: option.refresh_interval };
 }
@@ -121,7 +118,7 @@ export function editSpec(env: Env, f: z.infer<typeof ImageEditFields>, images: I
     guidanceScale: f.guidance_scale,
     imageGuidanceScale: f.image_guidance_scale,
     temperature: f.temperature,
-    mlCache: f.ml_cache ? mlCacheOf(f.ml_cache, task) : undefined,
+    mlCache: f.ml_cache ? mlCacheOf(f.ml_cache) : undefined,
     editType: f.edit_type,
     rawDecode: f.raw_decode,
     images: images.map((i) => i.bytes),

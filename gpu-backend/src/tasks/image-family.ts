@@ -64,7 +64,7 @@ export interface ImageFamily {
   /** The request field an oversized output is blamed on. */
   readonly sizeField: string;
   readonly needsMask: boolean;
-  /** Whether the request may run with the ML-Cache (the reference caches text-to-image and painting). */
+  /** Whether the request may run with the ML-Cache (every image family; understanding has no cache). */
   readonly cacheable: boolean;
   /** Reference default of the text guidance scale. */
   readonly defaultGuidance: number;

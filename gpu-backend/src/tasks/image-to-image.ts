@@ -62,8 +62,9 @@ function editType(kind: TaskKind, raw: string): string {
 export const imageToImage: ImageFamily = {
   sizeField: "images[0]",
   needsMask: false,
-  // The reference has no cache for the three-branch image-to-image loop; not measured yet.
-  cacheable: false,
+  // The reference caches only text-to-image and painting; the three-branch loop saves the same share of the
+  // transformer's work (the input image blocks are recomputed on refresh steps only), docs/ml-cache.md.
+  cacheable: true,
   defaultGuidance: 2.5,
   editType,
   // Style transfer, multi-view and the dense branch ("<x>_dense") have fixed prompts; "<x>_pred" uses the user's.

@@ -64,7 +64,7 @@ export function checkImageBytes(images: readonly Uint8Array[], limits: Limits): 
 
 /** The cache's parameters, defaults filled in, in the ranges the reference accepts (docs/model.md §6.1). */
 function mlCacheParams(req: MlCache, kind: TaskKind, family: ImageFamily, steps: number): MlCacheParams {
-  if (!family.cacheable) throw invalidArgument("ml_cache", `${kind} runs without the cache (text-to-image, inpaint and outpaint only)`);
+  if (!family.cacheable) throw invalidArgument("ml_cache", `${kind} runs without the cache`);
   const d = ML_CACHE_DEFAULTS;
   const cacheRatio = req.cacheRatio ?? d.cacheRatio;
   if (!(cacheRatio >= 0 && cacheRatio < 1)) throw invalidArgument("ml_cache.cache_ratio", "must be at least 0 and below 1");

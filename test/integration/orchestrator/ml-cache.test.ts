@@ -1,5 +1,6 @@
 // The ML-Cache through the real stack: the orchestrator against the embedded backend serving the dev
-// models, the stateful one included. Cache on and off both give valid images of the right size, the usage
+// models, the stateful one included. Cache on and off both give valid images of the right size (text-to-image
+// and image-to-image), the usage
 // counts the reference's cached steps, and the engine's sequence state is freed on completion, on cancel
 // and at the deadline. A repository without the stateful model serves the same request uncached.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -10,6 +11,7 @@ import type { EmbeddedBackend } from "../../../gpu-backend/src/embedded/server";
 import type { Orchestrator } from "../../../gpu-backend/src/service/orchestrator";
 import { TRANSFORMER_CACHED_MODEL } from "../../../gpu-backend/src/engine/contract";
 import { mlCacheRefreshSteps } from "../../../gpu-backend/src/sampling/ml-cache";
+import { chooseCropSize, i2iCropSizes } from "../../../gpu-backend/src/model/crops";
 import { auth, clientFor, collect, errorOf, startDevStack, TOKEN, waitFor, type DevStack } from "./support";
 
 let stack: DevStack;
@@ -66,6 +68,32 @@ describe("ML-Cache through the orchestrator", () => {
     expect(Number(resultOf(on).usage?.tokensProcessed)).toBeLessThan(Number(resultOf(off).usage?.tokensProcessed));
     expect(backend.activeSequences(TRANSFORMER_CACHED_MODEL)).toBe(0);
   });
+
+  it("runs image-to-image (three branches, the input image in every row) with the cache: the crop size, the cached steps, fewer tokens", async () => {
+    const input = await sharp({ create: { width: 300, height: 200, channels: 3, background: "#3a7" } })
+      .composite([{ input: Buffer.from('<svg width="300" height="200"><circle cx="150" cy="100" r="60" fill="#c33"/></svg>') }])
+      .png()
+      .toBuffer();
+    const edit = (mlCache: boolean) => ({ task: Task.EDIT, editType: "edit_replace", prompt: "replace the disc with an apple", images: [input], steps: 8, seed: 9n, mlCache: { enabled: mlCache } });
+    // The stateful model must have been found (start-up looks once, within a 2 s limit a loaded machine can miss).
+    if (!orch.engine.cached) await orch.engine.detectCachedModel();
+    expect(orch.engine.cached).toBeDefined();
+    const client = clientFor("grpc", orch.url);
+    const before = orch.stats.batchRows.sum();
+    const [off, on] = await Promise.all([collect(client.generate(edit(false), { headers: auth(TOKEN) })), collect(client.generate(edit(true), { headers: auth(TOKEN) }))]);
+    const size = chooseCropSize(300, 200, i2iCropSizes());
+    for (const [events, cached] of [[off, 0], [on, mlCacheRefreshSteps(8).filter((r) => !r).length]] as const) {
+      const r = resultOf(events);
+      expect([r.width, r.height]).toEqual([...size]);
+      const meta = await sharp(r.image).metadata();
+      expect([meta.width, meta.height]).toEqual([...size]);
+      expect(r.usage?.cachedSteps).toBe(cached);
+    }
+    // Both ran the three branches on every step; the cached one recomputed a tenth of them on cached steps.
+    expect(orch.stats.batchRows.sum() - before).toBe(2 * 8 * 3);
+    expect(Number(resultOf(on).usage?.tokensProcessed)).toBeLessThan(Number(resultOf(off).usage?.tokensProcessed));
+    expect(backend.activeSequences(TRANSFORMER_CACHED_MODEL)).toBe(0);
+  }, 300_000);
 
   it("is deterministic: the same cached request twice gives the same bytes", async () => {
     const client = clientFor("connect", orch.url);

@@ -65,16 +65,17 @@ describe("validateGenerateParams", () => {
 });
 
 describe("ML-Cache parameters", () => {
-  it("fill the reference defaults for text-to-image and painting only", () => {
+  it("fill the reference defaults for every image family", () => {
     expect(gen({ task: Task.TEXT_TO_IMAGE, prompt: "x" }).mlCache).toBeUndefined();
     expect(gen({ task: Task.TEXT_TO_IMAGE, prompt: "x", mlCache: { enabled: false } }).mlCache).toBeUndefined();
     expect(gen({ task: Task.TEXT_TO_IMAGE, prompt: "x", mlCache: { enabled: true } }).mlCache).toEqual({ cacheRatio: 0.9, warmupRatio: 0.3, refreshInterval: 5 });
     expect(gen({ task: Task.INPAINT, prompt: "x", images: [img], mask: img, mlCache: { enabled: true, cacheRatio: 0.8 } }).mlCache?.cacheRatio).toBe(0.8);
+    expect(gen({ task: Task.EDIT, prompt: "x", images: [img], mlCache: { enabled: true, refreshInterval: 3 } }).mlCache).toEqual({ cacheRatio: 0.9, warmupRatio: 0.3, refreshInterval: 3 });
   });
 
   it("name the offending field", () => {
     const t2i = { task: Task.TEXT_TO_IMAGE, prompt: "x" } as const;
-    expect(field(() => gen({ task: Task.EDIT, prompt: "x", images: [img], mlCache: { enabled: true } }))).toBe("ml_cache");
+    expect(field(() => gen({ task: Task.EDIT, prompt: "x", images: [img], mlCache: { enabled: true, cacheRatio: -0.1 } }))).toBe("ml_cache.cache_ratio");
     expect(field(() => gen({ ...t2i, mlCache: { enabled: true, cacheRatio: 1 } }))).toBe("ml_cache.cache_ratio");
     expect(field(() => gen({ ...t2i, mlCache: { enabled: true, cacheRatio: Number.NaN } }))).toBe("ml_cache.cache_ratio");
     expect(field(() => gen({ ...t2i, mlCache: { enabled: true, warmupRatio: 1.5 } }))).toBe("ml_cache.warmup_ratio");

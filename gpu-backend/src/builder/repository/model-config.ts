@@ -85,8 +85,11 @@ export function renderConfig(cfg: PbMessage, what: string): string {
 
 export const DEV_VQ_MAX_BATCH = 8;
 
-/** The dev ONNX model config: CPU instances, dynamic batching for the VQ models. */
-export function devModelConfig(model: ModelName): PbMessage {
+/**
+ * The dev ONNX model config: CPU instances, dynamic batching for the VQ models. `transformer` sets the
+ * cached model's state widths (the dev config by default; scripts/bench-ml-cache.ts serves wider ones).
+ */
+export function devModelConfig(model: ModelName, transformer: LladaConfig = devTransformerConfig()): PbMessage {
   const c = MODEL_CONTRACTS[model];
   return {
     name: model,
@@ -98,13 +101,13 @@ export function devModelConfig(model: ModelName): PbMessage {
     dynamic_batching: c.batched ? { max_queue_delay_microseconds: 1000 } : undefined,
     sequence_batching:
       model === TRANSFORMER_CACHED_MODEL
-        ? cachedSequenceBatching(cachedStateLayout(devTransformerConfig(), "TYPE_FP32"), { maxSequences: TRANSFORMER_CACHED_LIMITS.maxSequences, idleMicroseconds: DEV_CACHED_IDLE_MICROSECONDS })
+        ? cachedSequenceBatching(cachedStateLayout(transformer, "TYPE_FP32"), { maxSequences: TRANSFORMER_CACHED_LIMITS.maxSequences, idleMicroseconds: DEV_CACHED_IDLE_MICROSECONDS })
         : undefined,
   };
 }
 
-export function renderDevModelConfig(model: ModelName): string {
-  return renderConfig(devModelConfig(model), `${model}: tiny dev model served by onnxruntime (CPU). Production: configs/tensorrt.pbtxt.`);
+export function renderDevModelConfig(model: ModelName, transformer?: LladaConfig): string {
+  return renderConfig(devModelConfig(model, transformer), `${model}: tiny dev model served by onnxruntime (CPU). Production: configs/tensorrt.pbtxt.`);
 }
 
 // ---- production (TensorRT) -------------------------------------------------------------------------

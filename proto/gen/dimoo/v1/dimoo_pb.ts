@@ -198,7 +198,7 @@ export const TenantSchema: GenMessage<Tenant> = /*@__PURE__*/
 
 /**
  * The Max-Logit cache (docs/model.md §6): the engine keeps each branch's K/V and logits between steps and
- * recomputes only the least confident positions on cached steps. Text-to-image, inpainting and outpainting.
+ * recomputes only the least confident positions on cached steps. Every image task (not understanding).
  *
  * @generated from message dimoo.v1.MlCache
  */
