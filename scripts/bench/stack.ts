@@ -1,0 +1,71 @@
+// The local stack the end-to-end sections share (edge overhead, SSE memory, dev-model end to end): started
+// once per run with throw-away state and free ports (scripts/start-stack.ts), an API key on a plan with
+// limits high enough not to throttle the benchmark, and the resident memory of each part read from /proc.
+import { mkdtemp, readdir, readFile, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { startStack, type Stack } from "../start-stack";
+
+export interface BenchStack extends Stack {
+  /** A key on the "bench" plan: no practical rate, concurrency or quota limit. */
+  benchKey: string;
+}
+
+/** Orchestrator queue deep enough for 200 streams held open at once. */
+const ORCHESTRATOR_ENV = { MAX_QUEUE: "512", MAX_QUEUE_PER_TENANT: "512" };
+
+export async function startBenchStack(log: (line: string) => void): Promise<BenchStack> {
+  const dir = await mkdtemp(join(tmpdir(), "dimoo-bench-"));
+  const env = { ...process.env, ...ORCHESTRATOR_ENV, LOG_LEVEL: "warn" };
+  for (const k of ["TRITON_URL", "ORCHESTRATOR_URLS", "DIMOO_API_KEY"]) delete env[k];
+  const lines: string[] = [];
+  const stack = await startStack({
+    ports: { backend: 0, orchestrator: 0, metrics: 0, edge: 0, inspector: 0 },
+    env,
+    persistTo: join(dir, "state"),
+    log: (l) => void (lines.push(l) > 200 && lines.shift()),
+  }).catch(async (e: unknown) => {
+    await rm(dir, { recursive: true, force: true });
+    throw new Error(`${e instanceof Error ? e.message : String(e)}\n${lines.slice(-40).join("\n")}`);
+  });
+  log(`stack up: edge ${stack.edgeUrl}, orchestrator ${stack.orchestratorUrls[0]}`);
+  const h = { authorization: `Bearer ${stack.adminToken}`, "content-type": "application/json" };
+  const plan = await fetch(`${stack.edgeUrl}/admin/plans/bench`, {
+    method: "PUT",
+    headers: h,
+    body: JSON.stringify({ name: "benchmark", rpm: 1_000_000, burst: 1_000_000, concurrency: 10_000, monthly_units: 2_000_000_000, max_pixels: 4_194_304, max_steps: 256 }),
+  });
+  if (!plan.ok) throw new Error(`bench plan: ${plan.status} ${await plan.text()}`);
+  const res = await fetch(`${stack.edgeUrl}/admin/keys`, { method: "POST", headers: h, body: JSON.stringify({ plan: "bench", name: "bench", account_id: "bench" }) });
+  if (!res.ok) throw new Error(`bench key: ${res.status} ${await res.text()}`);
+  const benchKey = ((await res.json()) as { key: string }).key;
+  const stop = stack.stop;
+  return {
+    ...stack,
+    benchKey,
+    stop: async () => {
+      await stop();
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Resident memory (bytes) of every process in the process group led by `pgid` (Linux /proc). */
+export async function groupRss(pgid: number): Promise<number> {
+  let total = 0;
+  for (const entry of await readdir("/proc")) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = await readFile(`/proc/${entry}/stat`, "utf8");
+      // pid (comm) state ppid pgrp ... : comm may hold spaces, so split after its closing parenthesis.
+      const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+      if (Number(fields[2]) !== pgid) continue;
+      const status = await readFile(`/proc/${entry}/status`, "utf8");
+      const kb = /VmRSS:\s+(\d+) kB/.exec(status);
+      if (kb) total += Number(kb[1]) * 1024;
+    } catch {
+      // the process ended meanwhile
+    }
+  }
+  return total;
+}
