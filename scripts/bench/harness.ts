@@ -50,7 +50,7 @@ export interface BatcherRun {
   batcher: StepBatcher;
   ticks: TickStats[];
   /** Submits one text-to-image request; resolves with its timing when it finishes. */
-  submit(i: number, opts?: { size?: number; steps?: number; onStep?: (step: number) => void }): Promise<RequestTiming>;
+  submit(i: number, opts?: { size?: number; steps?: number; tenant?: string; onStep?: (step: number) => void }): Promise<RequestTiming>;
 }
 
 export interface BatcherRunOptions {
@@ -60,6 +60,8 @@ export interface BatcherRunOptions {
   steps: number;
   /** Slots for step batching (default 16). */
   slots?: number;
+  /** Slots one named tenant may hold (default: all of them). */
+  slotsPerTenant?: number;
 }
 
 export async function batcherRun(o: BatcherRunOptions): Promise<BatcherRun> {
@@ -69,7 +71,7 @@ export async function batcherRun(o: BatcherRunOptions): Promise<BatcherRun> {
   const batcher = new StepBatcher({
     runner: o.runner,
     maxActive: slots,
-    maxActivePerTenant: slots,
+    maxActivePerTenant: o.slotsPerTenant ?? slots,
     maxQueue: 1024,
     maxQueuePerTenant: 1024,
     onTick: (t) => ticks.push(t),
@@ -92,6 +94,7 @@ export async function batcherRun(o: BatcherRunOptions): Promise<BatcherRun> {
     return new Promise<RequestTiming>((resolve, reject) =>
       batcher.submit({
         requestId: spec.requestId,
+        tenant: opt.tenant,
         deadlineAt: Infinity,
         prepare: (signal) => pipe.prepare(spec, { requestId: spec.requestId, signal }),
         onStep: (_task, info) => {
