@@ -96,6 +96,11 @@ export const admission: BenchSection = {
           ],
         ),
       ],
+      headlines: [
+        { figure: "admission while 4 run, 1024x1024: time to first progress, ours (H100 time)", value: `${h100(b.median)} s`, goal: "within two engine calls (≤ ~0.8 s)", met: b.median / ctx.scale / 1000 <= 0.8 },
+        { figure: "admission latency ratio, whole-job FIFO / ours", value: ratio(f.median, b.median), goal: "≫ 1", met: f.median / b.median > 5 },
+        { figure: "probe tenant under a flood, fair share: p50 vs alone", value: ratio(median(fair), median(alone)), goal: "well below one shared queue's " + ratio(median(shared), median(alone)), met: median(fair) < median(shared) },
+      ],
       data: { admission: lat, fairShare: { alone, shared, fair } },
     };
   },

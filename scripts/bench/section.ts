@@ -16,9 +16,19 @@ export interface BenchContext {
   log(line: string): void;
 }
 
+/** One figure for the summary table at the top of docs/benchmarks.md. */
+export interface Headline {
+  figure: string;
+  value: string;
+  goal: string;
+  /** Whether the goal is met; undefined when the figure has no pass/fail goal. */
+  met?: boolean;
+}
+
 export interface SectionResult {
   /** The section's body in docs/benchmarks.md (tables and notes). */
   markdown: string[];
+  headlines?: Headline[];
   /** Machine-readable figures (the runner's --json). */
   data?: unknown;
 }

@@ -4,45 +4,43 @@
 import { mkdtemp, readdir, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { benchKey } from "../../edge/bench/overhead";
 import { startStack, type Stack } from "../start-stack";
 
 export interface BenchStack extends Stack {
   /** A key on the "bench" plan: no practical rate, concurrency or quota limit. */
   benchKey: string;
+  /** The stack's last log lines (every process), for diagnosing failures. */
+  recentLog(): string[];
 }
 
-/** Orchestrator queue deep enough for 200 streams held open at once. */
-const ORCHESTRATOR_ENV = { MAX_QUEUE: "512", MAX_QUEUE_PER_TENANT: "512" };
+/** Orchestrator queue deep enough for 200 streams held open at once (one tenant may queue half of it). */
+const ORCHESTRATOR_ENV = { MAX_QUEUE: "512" };
 
 export async function startBenchStack(log: (line: string) => void): Promise<BenchStack> {
   const dir = await mkdtemp(join(tmpdir(), "dimoo-bench-"));
-  const env = { ...process.env, ...ORCHESTRATOR_ENV, LOG_LEVEL: "warn" };
+  const env: NodeJS.ProcessEnv = { ...process.env, ...ORCHESTRATOR_ENV, LOG_LEVEL: process.env.BENCH_LOG_LEVEL ?? "warn" };
   for (const k of ["TRITON_URL", "ORCHESTRATOR_URLS", "DIMOO_API_KEY"]) delete env[k];
   const lines: string[] = [];
   const stack = await startStack({
     ports: { backend: 0, orchestrator: 0, metrics: 0, edge: 0, inspector: 0 },
     env,
     persistTo: join(dir, "state"),
-    log: (l) => void (lines.push(l) > 200 && lines.shift()),
+    log: (l) => void (lines.push(l) > 500 && lines.shift()),
   }).catch(async (e: unknown) => {
     await rm(dir, { recursive: true, force: true });
     throw new Error(`${e instanceof Error ? e.message : String(e)}\n${lines.slice(-40).join("\n")}`);
   });
   log(`stack up: edge ${stack.edgeUrl}, orchestrator ${stack.orchestratorUrls[0]}`);
-  const h = { authorization: `Bearer ${stack.adminToken}`, "content-type": "application/json" };
-  const plan = await fetch(`${stack.edgeUrl}/admin/plans/bench`, {
-    method: "PUT",
-    headers: h,
-    body: JSON.stringify({ name: "benchmark", rpm: 1_000_000, burst: 1_000_000, concurrency: 10_000, monthly_units: 2_000_000_000, max_pixels: 4_194_304, max_steps: 256 }),
+  const key = await benchKey(stack.edgeUrl, stack.adminToken).catch(async (e: unknown) => {
+    await stack.stop();
+    throw e;
   });
-  if (!plan.ok) throw new Error(`bench plan: ${plan.status} ${await plan.text()}`);
-  const res = await fetch(`${stack.edgeUrl}/admin/keys`, { method: "POST", headers: h, body: JSON.stringify({ plan: "bench", name: "bench", account_id: "bench" }) });
-  if (!res.ok) throw new Error(`bench key: ${res.status} ${await res.text()}`);
-  const benchKey = ((await res.json()) as { key: string }).key;
   const stop = stack.stop;
   return {
     ...stack,
-    benchKey,
+    benchKey: key,
+    recentLog: () => [...lines],
     stop: async () => {
       await stop();
       await rm(dir, { recursive: true, force: true });

@@ -69,7 +69,7 @@ export function verdict(value: number, goal: number, lowerIsBetter = true): stri
 }
 
 /** A Markdown table. */
-export function table(header: readonly string[], rows: readonly (readonly (string | number))[]): string[] {
+export function table(header: readonly string[], rows: readonly (readonly (string | number)[])[]): string[] {
   const cell = (c: string | number) => (typeof c === "number" ? fmt(c) : c).replace(/\|/g, "\\|");
   return [`| ${header.map(cell).join(" | ")} |`, `|${header.map(() => "---").join("|")}|`, ...rows.map((r) => `| ${r.map(cell).join(" | ")} |`)];
 }

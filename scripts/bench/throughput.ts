@@ -92,6 +92,12 @@ export const throughput: BenchSection = {
           rows,
         ),
       ],
+      headlines: [256, 1024].map((size) => {
+        const c = levels[levels.length - 1];
+        const b = points.find((p) => p.size === size && p.concurrency === c && p.policy === "step-batching")!;
+        const f = points.find((p) => p.size === size && p.concurrency === c && p.policy === "fifo")!;
+        return { figure: `throughput ours / FIFO, ${size}x${size}, ${c} concurrent`, value: ratio(b.imagesPerSecond, f.imagesPerSecond), goal: size === 256 ? "> 1 (batching pays)" : "≥ ~1", met: b.imagesPerSecond >= (size === 256 ? 1.2 : 0.95) * f.imagesPerSecond };
+      }),
       data: points,
     };
   },
