@@ -165,6 +165,12 @@ export const memory: BenchSection = {
         ),
         "",
         `**(b) ${streams} concurrent SSE streams held open through the edge** (64x64, 8 steps each, one account on a plan without practical limits; the orchestrator queues what its 8 slots cannot run, so the streams stay open for the whole run of ${fmt(b.wallMs / 1000)} s): ${b.opened} opened, ${b.completed} completed, ${b.failed.length} failed${b.failed.length ? ` (first: ${b.failed[0].slice(0, 160).replace(/\s+/g, " ")})` : ""}; the orchestrator finished ${b.orchestratorFinished} Generate calls meanwhile.`,
+        ...(b.failed.length && b.orchestratorFinished < b.streams
+          ? [
+              "",
+              `The ${b.streams - b.orchestratorFinished} streams the orchestrator never saw failed inside the edge's backend pool (backend_unavailable, 10-20 s after their SSE had opened). Likely cause, not yet verified: under this load the pool's Health probe of the only orchestrator exceeds its 1.5 s timeout, which drops the host from the candidates until the next probe 5 s later (edge/src/backend/pool.ts), so every request reaching the pool in that window fails without trying it.`,
+            ]
+          : []),
         "",
         ...table(["process", "RSS before", "RSS peak", "growth"], rssRows),
         "",

@@ -123,7 +123,7 @@ async function firstStepBytes1024(): Promise<{ sent: number; received: number; l
 
 export const wire: BenchSection = {
   id: "wire",
-  title: "Wire bytes per step and the ML-Cache side by side (dev models, scripts/bench-ml-cache.ts)",
+  title: "2. Wire bytes per step (measured only) and the ML-Cache side by side (dev models)",
   item: "2 (bytes, measured only) and the ML-Cache comparison",
   command: "npx tsx scripts/bench/wire.ts (runs npx tsx scripts/bench-ml-cache.ts --size 512x512 --steps 10 --runs 1)",
   async run(ctx) {
