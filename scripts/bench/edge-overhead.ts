@@ -15,6 +15,7 @@ export const edgeOverhead: BenchSection = {
   command: "npx tsx scripts/bench/edge-overhead.ts",
   async run(ctx) {
     const stack = await ctx.stack();
+    await stack.settle();
     const seconds = ctx.quick ? 2 : 6;
     const concurrency = [1, 16];
     ctx.log(`edge overhead: ${seconds} s per route and concurrency`);

@@ -19,6 +19,7 @@ export const endToEnd: BenchSection = {
   command: "npx tsx scripts/bench/end-to-end.ts",
   async run(ctx) {
     const stack = await ctx.stack();
+    await stack.settle();
     const runs = ctx.quick ? 2 : 5;
     const auth = { authorization: `Bearer ${stack.benchKey}`, "content-type": "application/json" };
     const body = (seed: number, extra: object = {}) => JSON.stringify({ prompt: PROMPT, size: `${SIZE}x${SIZE}`, steps: STEPS, seed, ...extra });

@@ -151,6 +151,7 @@ export const memory: BenchSection = {
     ctx.log("memory: 32 concurrent 1024x1024 requests in a fresh orchestrator process");
     const a = await runChild(ctx.scale, 32, steps);
     const stack = await ctx.stack();
+    await stack.settle();
     const streams = 200;
     ctx.log(`memory: ${streams} concurrent SSE streams through the edge`);
     const b = await streamsThroughEdge(stack, streams);

@@ -12,6 +12,11 @@ export interface BenchStack extends Stack {
   benchKey: string;
   /** The stack's last log lines (every process), for diagnosing failures. */
   recentLog(): string[];
+  /**
+   * Waits until the edge sees a ready orchestrator again (GET /healthz answers 200). A section that
+   * overloads the stack can leave the edge's pool holding the orchestrator as not ready for a while.
+   */
+  settle(timeoutMs?: number): Promise<void>;
 }
 
 /** Orchestrator queue deep enough for 200 streams held open at once (one tenant may queue half of it). */
@@ -41,6 +46,16 @@ export async function startBenchStack(log: (line: string) => void): Promise<Benc
     ...stack,
     benchKey: key,
     recentLog: () => [...lines],
+    settle: async (timeoutMs = 60_000) => {
+      const deadline = Date.now() + timeoutMs;
+      for (;;) {
+        const r = await fetch(`${stack.edgeUrl}/healthz`, { signal: AbortSignal.timeout(10_000) }).catch(() => undefined);
+        await r?.arrayBuffer();
+        if (r?.status === 200) return;
+        if (Date.now() > deadline) throw new Error(`the edge saw no ready orchestrator for ${timeoutMs / 1000} s`);
+        await new Promise((res) => setTimeout(res, 500));
+      }
+    },
     stop: async () => {
       await stop();
       await rm(dir, { recursive: true, force: true });
