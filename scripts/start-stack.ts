@@ -76,6 +76,8 @@ export interface Stack {
   tritonUrl?: string;
   metricsUrl?: string;
   ports: StackPorts;
+  /** Process id of each long-running part (backend, orchestrator, edge), each the leader of its own process group. */
+  pids: Record<string, number>;
   /** Stops every process (SIGTERM, then SIGKILL after 5 s) and removes temporary files. Idempotent. */
   stop(): Promise<void>;
 }
@@ -386,6 +388,7 @@ export class StackRunner {
       tritonUrl: externalOrchestrators?.length ? undefined : tritonUrl,
       metricsUrl: externalOrchestrators?.length ? undefined : `http://${HOST}:${ports.metrics}/metrics`,
       ports,
+      pids: Object.fromEntries(this.children.filter((c) => c.proc.exitCode === null && c.proc.pid).map((c) => [c.name, c.proc.pid!])),
       stop: () => this.stop(),
     };
   }

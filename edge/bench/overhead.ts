@@ -1,37 +1,25 @@
 // Edge overhead benchmark, side by side in one run against a running edge (wrangler dev or a deployment):
-//   livez      GET /livez                     global middleware only (request id, CORS, secure headers)
+//   livez      GET /livez                     no-op route: global middleware only (request id, CORS, secure headers)
 //   auth+rate  GET /v1/models                 + key digest lookup (cached) + Account DO GCRA
 //   generate   POST /v1/images/generations    + idempotency-free metering: reserve, orchestrator call, commit
 //   backend    the same Generate call made directly to the orchestrator with connect-node (no edge)
-// Rounds interleave the routes so machine noise hits all of them alike.
+// Rounds interleave the routes so machine noise hits all of them alike. `measureEdgeOverhead` is the same
+// measurement as a function (scripts/bench/edge-overhead.ts puts it in docs/benchmarks.md).
 // Usage: npx tsx edge/bench/overhead.ts --url http://127.0.0.1:8787 --admin <ADMIN_TOKEN>
 //          --orchestrator http://127.0.0.1:50051 --token <ORCHESTRATOR_TOKEN> [--seconds 5] [--concurrency 1,16]
 import { parseArgs } from "node:util";
 import { performance } from "node:perf_hooks";
+import { resolve } from "node:path";
+import { pathToFileURL } from "node:url";
 import { createClient } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-node";
 import { DimooService, Task } from "../../proto/gen/dimoo/v1/dimoo_pb";
 
-const { values } = parseArgs({
-  options: {
-    url: { type: "string", default: "http://127.0.0.1:8787" },
-    admin: { type: "string" },
-    key: { type: "string" },
-    orchestrator: { type: "string" },
-    token: { type: "string", default: "" },
-    seconds: { type: "string", default: "5" },
-    concurrency: { type: "string", default: "1,16" },
-    rounds: { type: "string", default: "3" },
-  },
-});
-
-const base = values.url!.replace(/\/$/, "");
 const GEN = { prompt: "benchmark", size: "64x64", steps: 1, seed: 1 };
 
-async function benchKey(): Promise<string> {
-  if (values.key) return values.key;
-  if (!values.admin) throw new Error("give --key or --admin");
-  const h = { authorization: `Bearer ${values.admin}`, "content-type": "application/json" };
+/** A key on a "bench" plan whose limits the benchmark cannot hit. */
+export async function benchKey(base: string, adminToken: string): Promise<string> {
+  const h = { authorization: `Bearer ${adminToken}`, "content-type": "application/json" };
   const plan = await fetch(`${base}/admin/plans/bench`, {
     method: "PUT",
     headers: h,
@@ -62,12 +50,35 @@ async function run(op: Op, concurrency: number, ms: number): Promise<number[]> {
 
 const pct = (xs: number[], p: number) => {
   const s = [...xs].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))] ?? NaN;
+  return s[Math.min(s.length - 1, Math.max(0, Math.ceil((p / 100) * s.length) - 1))] ?? NaN;
 };
 
-async function main() {
-  const key = await benchKey();
-  const auth = { authorization: `Bearer ${key}` };
+export interface EdgeBenchOptions {
+  url: string;
+  key: string;
+  /** Also time the Generate call straight to the orchestrator. */
+  orchestrator?: string;
+  token?: string;
+  /** Seconds per route and concurrency, split over the rounds. */
+  seconds: number;
+  rounds: number;
+  concurrency: number[];
+  /** Routes to time (default: all). */
+  routes?: string[];
+}
+
+export interface EdgeRouteResult {
+  route: string;
+  concurrency: number;
+  requests: number;
+  rps: number;
+  /** Every latency sample (ms). */
+  latencies: number[];
+}
+
+export async function measureEdgeOverhead(o: EdgeBenchOptions): Promise<EdgeRouteResult[]> {
+  const base = o.url.replace(/\/$/, "");
+  const auth = { authorization: `Bearer ${o.key}` };
   const check = (r: Response, what: string) => {
     if (!r.ok) throw new Error(`${what}: HTTP ${r.status}`);
   };
@@ -88,10 +99,10 @@ async function main() {
       await r.arrayBuffer();
     },
   };
-  if (values.orchestrator) {
+  if (o.orchestrator) {
     const client = createClient(
       DimooService,
-      createConnectTransport({ baseUrl: values.orchestrator, httpVersion: "1.1", useBinaryFormat: true, interceptors: [(next) => (req) => (req.header.set("authorization", `Bearer ${values.token}`), next(req))] }),
+      createConnectTransport({ baseUrl: o.orchestrator, httpVersion: "1.1", useBinaryFormat: true, interceptors: [(next) => (req) => (req.header.set("authorization", `Bearer ${o.token ?? ""}`), next(req))] }),
     );
     ops.backend = async () => {
       for await (const _ of client.generate({ task: Task.TEXT_TO_IMAGE, prompt: GEN.prompt, width: 64, height: 64, steps: 1, seed: 1n })) {
@@ -99,21 +110,57 @@ async function main() {
       }
     };
   }
-  for (const op of Object.values(ops)) await run(op, 1, 300); // warm up isolates, caches, connections
-  const ms = (Number(values.seconds) * 1000) / Number(values.rounds);
+  const chosen = Object.entries(ops).filter(([name]) => !o.routes || o.routes.includes(name));
+  for (const [, op] of chosen) await run(op, 1, 300); // warm up isolates, caches, connections
+  const ms = (o.seconds * 1000) / o.rounds;
+  const out: EdgeRouteResult[] = [];
+  for (const c of o.concurrency) {
+    const lat: Record<string, number[]> = Object.fromEntries(chosen.map(([k]) => [k, []]));
+    for (let r = 0; r < o.rounds; r++) for (const [name, op] of chosen) lat[name].push(...(await run(op, c, ms)));
+    for (const [name, xs] of Object.entries(lat)) out.push({ route: name, concurrency: c, requests: xs.length, rps: xs.length / o.seconds, latencies: xs });
+  }
+  return out;
+}
+
+async function main() {
+  const { values } = parseArgs({
+    options: {
+      url: { type: "string", default: "http://127.0.0.1:8787" },
+      admin: { type: "string" },
+      key: { type: "string" },
+      orchestrator: { type: "string" },
+      token: { type: "string", default: "" },
+      seconds: { type: "string", default: "5" },
+      concurrency: { type: "string", default: "1,16" },
+      rounds: { type: "string", default: "3" },
+    },
+  });
+  const base = values.url!.replace(/\/$/, "");
+  let key = values.key;
+  if (!key) {
+    if (!values.admin) throw new Error("give --key or --admin");
+    key = await benchKey(base, values.admin);
+  }
+  const results = await measureEdgeOverhead({
+    url: base,
+    key,
+    orchestrator: values.orchestrator,
+    token: values.token,
+    seconds: Number(values.seconds),
+    rounds: Number(values.rounds),
+    concurrency: values.concurrency!.split(",").map(Number),
+  });
   console.log(`edge ${base}, ${values.seconds}s per route and concurrency, ${values.rounds} interleaved rounds, node ${process.version}`);
   console.log("route       conc   requests    req/s    p50 ms   p90 ms   p99 ms");
-  for (const c of values.concurrency!.split(",").map(Number)) {
-    const lat: Record<string, number[]> = Object.fromEntries(Object.keys(ops).map((k) => [k, []]));
-    for (let r = 0; r < Number(values.rounds); r++) for (const [name, op] of Object.entries(ops)) lat[name].push(...(await run(op, c, ms)));
-    for (const [name, xs] of Object.entries(lat)) {
-      const rps = xs.length / (Number(values.seconds));
-      console.log(`${name.padEnd(11)} ${String(c).padStart(4)} ${String(xs.length).padStart(10)} ${rps.toFixed(0).padStart(8)} ${pct(xs, 50).toFixed(2).padStart(9)} ${pct(xs, 90).toFixed(2).padStart(8)} ${pct(xs, 99).toFixed(2).padStart(8)}`);
-    }
+  for (const r of results) {
+    const xs = r.latencies;
+    console.log(`${r.route.padEnd(11)} ${String(r.concurrency).padStart(4)} ${String(r.requests).padStart(10)} ${r.rps.toFixed(0).padStart(8)} ${pct(xs, 50).toFixed(2).padStart(9)} ${pct(xs, 90).toFixed(2).padStart(8)} ${pct(xs, 99).toFixed(2).padStart(8)}`);
   }
 }
 
-main().catch((e) => {
-  console.error(e);
-  process.exit(1);
-});
+if (process.argv[1] && import.meta.url === pathToFileURL(resolve(process.argv[1])).href) {
+  main().catch((e) => {
+    console.error(e);
+    process.exit(1);
+  });
+}

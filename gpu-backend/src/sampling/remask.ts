@@ -28,6 +28,62 @@ export function selectRemask(scores: Float64Array, positions: Int32Array, keep: 
   if (positions.length !== m) throw new RangeError(`${positions.length} positions for ${m} scores`);
   const k = Math.max(0, Math.min(keep, m - 1));
   if (k === 0) return new Int32Array(0);
+  // The k-th lowest score by selection in linear time (sorting 4,096 indices with a comparator was the
+  // orchestrator's hottest function per step); cells strictly below it are in, and the ties at it are taken
+  // by lower position until there are k.
+  const threshold = kthSmallest(scores.slice(), k - 1);
+  if (Number.isNaN(threshold)) return selectRemaskBySort(scores, positions, k);
+  const selected = new Uint8Array(m);
+  let below = 0;
+  const ties: number[] = [];
+  for (let i = 0; i < m; i++) {
+    const s = scores[i];
+    if (s < threshold) {
+      selected[i] = 1;
+      below++;
+    } else if (s === threshold) ties.push(i);
+  }
+  if (ties.length > k - below) ties.sort((a, b) => positions[a] - positions[b]);
+  for (let t = 0; t < k - below; t++) selected[ties[t]] = 1;
+  const out = new Int32Array(k);
+  for (let i = 0, j = 0; i < m; i++) if (selected[i]) out[j++] = i;
+  return out;
+}
+
+/** The value of rank `r` (0-based) in ascending order; reorders `a`. Hoare quickselect, median-of-three pivot. */
+function kthSmallest(a: Float64Array, r: number): number {
+  for (let i = 0; i < a.length; i++) if (a[i] !== a[i]) return NaN;
+  let lo = 0, hi = a.length - 1;
+  while (hi > lo) {
+    const mid = (lo + hi) >> 1;
+    // median of three as the pivot value
+    let x = a[lo], y = a[mid], z = a[hi];
+    if (x > y) [x, y] = [y, x];
+    if (y > z) [y, z] = [z, y];
+    if (x > y) [x, y] = [y, x];
+    const pivot = y;
+    let i = lo, j = hi;
+    while (i <= j) {
+      while (a[i] < pivot) i++;
+      while (a[j] > pivot) j--;
+      if (i <= j) {
+        const t = a[i];
+        a[i] = a[j];
+        a[j] = t;
+        i++;
+        j--;
+      }
+    }
+    if (r <= j) hi = j;
+    else if (r >= i) lo = i;
+    else return a[r];
+  }
+  return a[r];
+}
+
+/** The plain definition: order by (score, position), take k. Kept for scores with NaNs. */
+function selectRemaskBySort(scores: Float64Array, positions: Int32Array, k: number): Int32Array {
+  const m = scores.length;
   const order = new Int32Array(m);
   for (let i = 0; i < m; i++) order[i] = i;
   order.sort((a, b) => {

@@ -24,6 +24,27 @@ describe("remask selection", () => {
     expect(Array.from(selectRemask(s, pos, 3))).toEqual([1, 3, 4]); // positions 10, 20, 30
   });
 
+  it("equals ordering every slot by (score, position) and taking k, with many ties and shuffled positions", () => {
+    let x = 99;
+    const rand = () => ((x = (Math.imul(x, 1103515245) + 12345) >>> 0) / 2 ** 32);
+    for (let trial = 0; trial < 50; trial++) {
+      const m = 1 + Math.floor(rand() * 300);
+      const scores = Float64Array.from({ length: m }, () => (rand() < 0.5 ? Math.floor(rand() * 5) : rand()) - (rand() < 0.05 ? Infinity : 0));
+      const pos = Int32Array.from({ length: m }, (_, i) => i);
+      for (let i = m - 1; i > 0; i--) {
+        const j = Math.floor(rand() * (i + 1));
+        [pos[i], pos[j]] = [pos[j], pos[i]];
+      }
+      const keep = Math.floor(rand() * (m + 2));
+      const k = Math.max(0, Math.min(keep, m - 1));
+      const expected = Array.from({ length: m }, (_, i) => i)
+        .sort((a, b) => scores[a] - scores[b] || pos[a] - pos[b])
+        .slice(0, k)
+        .sort((a, b) => a - b);
+      expect(Array.from(selectRemask(scores, pos, keep))).toEqual(expected);
+    }
+  });
+
   it("score = log(max(conf, 1e-20)) + temperature * Gumbel(u)", () => {
     const u = Float32Array.of(0.3, 0.9);
     const s = remaskScores(Float32Array.of(0.5, 0), 2, u);
