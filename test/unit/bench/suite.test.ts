@@ -10,7 +10,7 @@ import { SECTIONS } from "../../../scripts/bench/sections";
 import { median, percentile, ratio, summarize, table } from "../../../scripts/bench/stats";
 import { statelessCallCost, cachedCallCost, rooflineSeconds } from "../../../scripts/bench/step-cost";
 import { CALIBRATION, createSimulatedEngine } from "../../../scripts/bench/simulated-engine";
-import { parseMlCacheJson, parseMlCacheStdout } from "../../../scripts/bench/wire";
+import { parseMlCacheJson } from "../../../scripts/bench/wire";
 import { packStep } from "../../../gpu-backend/src/engine/packer";
 import type { StepInputs } from "../../../gpu-backend/src/engine/step";
 
@@ -101,28 +101,12 @@ describe("simulated engine", () => {
 });
 
 describe("ML-Cache script output", () => {
-  const printed = [
-    "# ML-Cache on the dev models: 512x512 text-to-image, 10 steps, guidance 4 (2 branches), 1 run(s) each, interleaved",
-    "cache off: engine 8.80 s per image, wall 13.52 s, 21680 tokens through the transformer, 0 cached steps",
-    "cache on : engine 15.03 s per image, wall 19.25 s, 11930 tokens through the transformer, 5 cached steps",
-    "ratio    : engine 0.59x, wall 0.70x, tokens 1.82x (the reference's authors report about 2x on an A800)",
-    "wire dimoo_transformer: 33.7 KiB sent + 8.2 KiB received per step (10 steps)",
-    "wire dimoo_transformer_cached: 40.2 KiB sent + 16.8 KiB received per step (10 steps)",
-  ].join("\n");
-
-  it("reads the printed summary", () => {
-    const r = parseMlCacheStdout(printed)!;
-    expect(r.off).toMatchObject({ engineMs: 8800, tokens: 21680, cachedSteps: 0 });
-    expect(r.on).toMatchObject({ wallMs: 19250, tokens: 11930, cachedSteps: 5 });
-    expect(r.off.bytesSentPerStep).toBeCloseTo(33.7 * 1024, 6);
-    expect(r.on.bytesReceivedPerStep).toBeCloseTo(16.8 * 1024, 6);
-    expect(parseMlCacheStdout("nothing")).toBeUndefined();
-  });
-
-  it("reads the --json output, nested or not", () => {
-    const mode = { engineMs: 1, wallMs: 2, tokens: 3, cachedSteps: 4, bytesSentPerStep: 5, bytesReceivedPerStep: 6 };
-    expect(parseMlCacheJson({ off: mode, on: { ...mode, tokens: 9 } })?.on.tokens).toBe(9);
-    expect(parseMlCacheJson({ modes: { off: mode, on: mode }, ratios: {} })?.off.bytesSentPerStep).toBe(5);
+  it("reads the --json output of scripts/bench-ml-cache.ts", () => {
+    const mode = { engineMs: 1, wallMs: 2, cpuMs: 3, tokens: 3, cachedSteps: 4, bytesSentPerStep: 5, bytesReceivedPerStep: 6 };
+    const r = parseMlCacheJson({ off: mode, on: { ...mode, tokens: 9 }, projected: { steps: 64, offMs: 10, onMs: 5, ratio: 2 } })!;
+    expect(r.on.tokens).toBe(9);
+    expect(r.off.bytesSentPerStep).toBe(5);
+    expect(r.projected?.ratio).toBe(2);
     expect(parseMlCacheJson({ something: 1 })).toBeUndefined();
   });
 });
