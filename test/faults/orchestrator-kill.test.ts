@@ -1,11 +1,12 @@
 // Fault: the orchestrator process dies (SIGKILL) in the middle of a generation, streamed and not. The client
-// gets a clean OpenAI-shaped 5xx (or an SSE `error` event) without hanging, the account's reservation and
+// gets a clean OpenAI-shaped 5xx (or an SSE `error` event; a JSON answer already past its 1 s hold breaks
+// its body, docs/edge.md) without hanging, the account's reservation and
 // slot are released, nothing is charged (a failure on our side, docs/edge.md "Partial work": even a stream
 // that already showed previews pays nothing), requests while it is down get 503 backend_unavailable, and the
 // first request once it is back succeeds, without restarting the edge or the backend.
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { FaultStack, logsOnFailure } from "./support/fault-stack";
-import { EdgeClient, expectOpenAiError, readSse, waitUntil, type Account } from "./support/api";
+import { EdgeClient, expectFailedJson, expectOpenAiError, readSse, waitUntil, type Account } from "./support/api";
 
 let stack: FaultStack;
 let api: EdgeClient;
@@ -52,11 +53,9 @@ describe("the orchestrator is killed mid-generation", () => {
     const t0 = Date.now();
     const answer = api.generate(acct.key, LONG, { signal: AbortSignal.timeout(60_000) });
     await killWhenRunning();
-    const res = await answer;
-    expect([502, 503]).toContain(res.status);
-    expect(res.headers.get("content-type")).toContain("application/json");
-    const err = expectOpenAiError(await res.json());
-    expect(["backend_error", "backend_unavailable"]).toContain(err.code);
+    // killed as soon as it runs: normally inside the 1 s hold (a 502/503); a very slow machine may be past it
+    const outcome = await expectFailedJson(await answer);
+    if (outcome !== "status") console.warn("the kill landed after the 1 s hold (a slow machine): the body broke instead of a 5xx");
     expect(Date.now() - t0).toBeLessThan(60_000);
 
     const snap = await api.settled(acct.id);
@@ -66,6 +65,19 @@ describe("the orchestrator is killed mid-generation", () => {
     await restartAndExpectService();
     const after = await api.ledger(acct.key);
     expect(after.requests).toBe(before.requests + 1); // the successful request only
+  });
+
+  it("non-streamed past its 1 s hold: the 200 body breaks (never a 200 carrying an error), the reservation released, nothing charged", async () => {
+    await api.settled(acct.id);
+    const before = await api.ledger(acct.key);
+    const res = await api.generate(acct.key, LONG, { signal: AbortSignal.timeout(60_000) });
+    expect(res.status).toBe(200); // the hold passed: the status line is out, the JSON will follow
+    await waitUntil("the orchestrator to run the request", async () => ((await stack.health()).activeRequests ?? 0) > 0, 30_000, 20);
+    await stack.kill("orchestrator");
+    expect(await expectFailedJson(res)).toBe("truncated");
+    expect(await api.settled(acct.id)).toMatchObject({ in_flight: 0, reserved_units: 0 });
+    expect(await api.ledger(acct.key)).toEqual(before);
+    await restartAndExpectService();
   });
 
   it("streamed with previews: an SSE error event after the previews, the stream ends, the reservation released, nothing charged", async () => {

@@ -81,11 +81,14 @@ export class FaultStack {
   private async boot(): Promise<void> {
     this.dir = await mkdtemp(join(tmpdir(), "dimoo-faults-"));
     this.ports = { backend: await freePort(), orchestrator: await freePort(), metrics: await freePort() };
-    await this.startPart("backend");
-    await this.startPart("orchestrator");
     const env = { ...process.env, ORCHESTRATOR_URLS: this.orchestratorUrl, ORCHESTRATOR_TOKEN: this.token };
     for (const k of ["TRITON_URL", "DIMOO_API_KEY", "ADMIN_TOKEN", "SIGNING_SECRET", "ALLOW_PRIVATE_URLS"]) delete env[k];
-    this.edge = await startStack({
+    // the edge boots meanwhile: startStack waits until it sees a ready orchestrator
+    const abort = new AbortController();
+    const parts = this.startPart("backend").then(() => this.startPart("orchestrator"));
+    parts.catch(() => abort.abort());
+    const edge = startStack({
+      signal: abort.signal,
       ports: { edge: 0, inspector: 0 },
       env,
       persistTo: join(this.dir, "state"),
@@ -94,6 +97,10 @@ export class FaultStack {
       timeoutMs: 170_000,
       onExit: (name, code, signal) => this.log(`[faults] ${name} exited unexpectedly (${signal ?? code})`),
     });
+    const [, started] = await Promise.allSettled([parts, edge]);
+    if (started.status === "fulfilled") this.edge = started.value;
+    await parts;
+    this.edge = await edge;
   }
 
   /** Spawns a part (again) on its port and waits until it serves. */
@@ -127,6 +134,10 @@ export class FaultStack {
       await sleep(200);
     }
     throw new Error(`${part} did not become ready within ${timeoutMs / 1000} s`);
+  }
+
+  pid(part: Part): number | undefined {
+    return this.procs.get(part)?.pid;
   }
 
   alive(part: Part): boolean {
