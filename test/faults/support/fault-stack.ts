@@ -190,6 +190,6 @@ export class FaultStack {
 }
 
 /** For afterEach: prints the stack's recent logs when the test just failed. */
-export function logsOnFailure(stack: FaultStack | undefined, ctx: { task: { name: string; result?: { state?: string } } }): void {
-  if (stack && ctx.task.result?.state === "fail") process.stderr.write(`\n--- stack logs around "${ctx.task.name}" ---\n${stack.logTail(100)}\n`);
+export function logsOnFailure(stack: FaultStack | undefined, ctx: { task: { name: string; result?: { state?: string } } }, lines = 100): void {
+  if (stack && ctx.task.result?.state === "fail") process.stderr.write(`\n--- stack logs around "${ctx.task.name}" ---\n${stack.logTail(lines)}\n`);
 }
