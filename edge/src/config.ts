@@ -52,6 +52,8 @@ export const TTL = {
   healthTimeoutMs: 1_500,
   /** a backend marked down is skipped for this long unless nothing else is up */
   backendDownMs: 10_000,
+  /** a streamed answer whose client takes no event for this long is treated as gone (cancelled, settled) */
+  streamWriteTimeoutMs: 10_000,
   /** reservations older than this are released by the Account alarm (leaked slots) */
   reservationMs: 60 * 60 * 1000,
   /** webhook delivery attempts and backoff base */

@@ -17,10 +17,10 @@ async function deliver(queue: string, events: unknown[], attempts = 1) {
     events.map((body, i) => ({ id: `msg-${i}-${uniq()}`, timestamp: new Date(), attempts, body })),
   );
   const ctx = createExecutionContext();
-  await worker.queue(batch as MessageBatch<unknown>, testEnv, ctx);
+  await worker.queue(batch as MessageBatch<unknown>, testEnv);
   const result = await getQueueResult(batch, ctx);
   const idOf = new Map(batch.messages.map((m) => [m.id, (m.body as UsageEvent).id]));
-  return { acked: result.explicitAcks.map((id) => idOf.get(id)), retried: result.retryMessages.map((r) => idOf.get(r.msgId)) };
+  return { acked: result.explicitAcks.map((id: string) => idOf.get(id)), retried: result.retryMessages.map((r: { msgId: string }) => idOf.get(r.msgId)) };
 }
 
 const rows = async (account: string) =>

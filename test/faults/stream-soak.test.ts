@@ -10,6 +10,8 @@ import { EdgeClient, waitUntil, type Account } from "./support/api";
 const SECONDS = Number(process.env.FAULT_SOAK_SECONDS ?? 60);
 const STREAMS = Number(process.env.FAULT_SOAK_STREAMS ?? 200);
 const ACCOUNTS = 10;
+/** how streams end, picked at random (FAULT_SOAK_PLANS=early,mid,preview,end narrows it down) */
+const PLANS = (process.env.FAULT_SOAK_PLANS?.split(",") ?? ["early", "mid", "preview", "end", "mid", "preview"]) as ("early" | "mid" | "preview" | "end")[];
 const MB = 1024 * 1024;
 
 let stack: FaultStack;
@@ -35,7 +37,7 @@ const pick = <T>(xs: readonly T[]) => xs[Math.floor(Math.random() * xs.length)];
 
 /** One stream: opened, read, and dropped at a random point (or read to its end). */
 async function oneStream(acct: Account, stopAt: number): Promise<Outcome> {
-  const plan = pick(["early", "mid", "preview", "end", "mid", "preview"] as const);
+  const plan = pick(PLANS);
   const ac = new AbortController();
   const steps = 8 + Math.floor(Math.random() * 40);
   let res: Response;
@@ -129,11 +131,11 @@ describe(`${STREAMS} concurrent SSE streams dropped at random for ${SECONDS} s`,
     const sampler = setInterval(() => void memory().then((m) => samples.push({ t: Math.round((Date.now() - t0) / 1000), ...m }), () => {}), 5000);
     const counts = await soak(SECONDS * 1000);
     clearInterval(sampler);
-    const peak = samples.reduce((a, s) => Math.max(a, s.heap), 0);
 
     await expectBaseline();
     await sleep(2000);
     const after = await memory();
+    const peak = samples.reduce((a, s) => Math.max(a, s.heap), 0);
     const total = Object.values(counts).reduce((a, b) => a + b, 0);
     console.info(
       `stream soak: ${STREAMS} streams for ${SECONDS} s: ${total} streams (${JSON.stringify(counts)}); warm-up ${JSON.stringify(warm)}; ` +
@@ -142,7 +144,7 @@ describe(`${STREAMS} concurrent SSE streams dropped at random for ${SECONDS} s`,
     );
     expect(counts.failed).toBe(0);
     expect(counts.dropped_mid + counts.dropped_after_preview + counts.dropped_early).toBeGreaterThan(STREAMS / 2);
-    expect(counts.completed).toBeGreaterThan(0);
+    if (PLANS.includes("end")) expect(counts.completed).toBeGreaterThan(0);
     // garbage is collected when V8 likes: the heap after must be near the warmed-up baseline, not near the peak
     expect(after.heap).toBeLessThan(base.heap * 1.5 + 32 * MB);
 
