@@ -30,7 +30,7 @@ afterAll(async () => {
 });
 afterEach((ctx) => logsOnFailure(stack, ctx, 200));
 
-type Outcome = "completed" | "dropped_early" | "dropped_mid" | "dropped_after_preview" | "refused" | "failed";
+type Outcome = "completed" | "dropped_early" | "dropped_mid" | "dropped_after_preview" | "refused_429" | "refused_503" | "failed";
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const pick = <T>(xs: readonly T[]) => xs[Math.floor(Math.random() * xs.length)];
@@ -50,7 +50,7 @@ async function oneStream(acct: Account, stopAt: number): Promise<Outcome> {
   if (res.status !== 200) {
     await res.body?.cancel().catch(() => {});
     clearTimeout(dropTimer);
-    return res.status === 429 || res.status === 503 ? "refused" : "failed";
+    return res.status === 429 ? "refused_429" : res.status === 503 ? "refused_503" : "failed";
   }
   const dropAfterProgress = 1 + Math.floor(Math.random() * steps);
   let progress = 0;
@@ -89,7 +89,7 @@ const memory = async () => ({ heap: await stack.metric("dimoo_orchestrator_heap_
 
 /** Streams kept open by `STREAMS` loops until `ms` from now; returns the outcome counts. */
 async function soak(ms: number): Promise<Record<Outcome, number>> {
-  const counts: Record<Outcome, number> = { completed: 0, dropped_early: 0, dropped_mid: 0, dropped_after_preview: 0, refused: 0, failed: 0 };
+  const counts: Record<Outcome, number> = { completed: 0, dropped_early: 0, dropped_mid: 0, dropped_after_preview: 0, refused_429: 0, refused_503: 0, failed: 0 };
   const stopAt = Date.now() + ms;
   await Promise.all(
     Array.from({ length: STREAMS }, async (_, i) => {
@@ -98,7 +98,7 @@ async function soak(ms: number): Promise<Record<Outcome, number>> {
         const o = await oneStream(acct, stopAt);
         counts[o]++;
         // a slot freed by a drop is released a moment later: a 429 then means "retry", as for any client
-        if (o === "refused") await sleep(200 + Math.random() * 300);
+        if (o === "refused_429" || o === "refused_503") await sleep(200 + Math.random() * 300);
       }
     }),
   );
