@@ -5,7 +5,7 @@
 // directory. Logs are kept in memory and printed when a test fails (or always with FAULTS_VERBOSE=1).
 import { spawn, type ChildProcess } from "node:child_process";
 import { createInterface } from "node:readline";
-import { mkdtemp, rm } from "node:fs/promises";
+import { mkdir, mkdtemp, readdir, rm, stat } from "node:fs/promises";
 import { connect } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -109,7 +109,8 @@ export class FaultStack {
     const args =
       part === "backend"
         ? ["--import", "tsx", "gpu-backend/src/cli/start-backend.ts", "--repository", "model-repository", "--port", String(this.ports.backend), "--host", HOST]
-        : ["--import", "tsx", "gpu-backend/src/cli/start-orchestrator.ts"];
+        : // SIGUSR2 writes a heap snapshot, which runs a full collection first: collectGarbage() below
+          ["--heapsnapshot-signal=SIGUSR2", `--diagnostic-dir=${join(this.dir, "diag")}`, "--import", "tsx", "gpu-backend/src/cli/start-orchestrator.ts"];
     const env =
       part === "backend"
         ? process.env
@@ -156,6 +157,31 @@ export class FaultStack {
       /* already gone */
     }
     await Promise.race([gone, sleep(10_000)]);
+  }
+
+  /**
+   * Makes the orchestrator run a full garbage collection (by asking for a heap snapshot, which collects
+   * first), so a heap reading afterwards is live memory, not garbage V8 has not got round to.
+   */
+  async collectGarbage(timeoutMs = 60_000): Promise<void> {
+    const dir = join(this.dir, "diag");
+    await mkdir(dir, { recursive: true });
+    const before = new Set(await readdir(dir));
+    process.kill(this.pid("orchestrator")!, "SIGUSR2");
+    const deadline = Date.now() + timeoutMs;
+    let last = -1;
+    while (Date.now() < deadline) {
+      await sleep(500);
+      const file = (await readdir(dir)).find((f) => f.endsWith(".heapsnapshot") && !before.has(f));
+      if (!file) continue;
+      const size = (await stat(join(dir, file))).size;
+      if (size > 0 && size === last) {
+        await rm(join(dir, file), { force: true });
+        return;
+      }
+      last = size;
+    }
+    throw new Error("the orchestrator wrote no heap snapshot");
   }
 
   /** The orchestrator's Health RPC (Connect JSON). */
