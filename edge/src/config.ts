@@ -57,6 +57,8 @@ export const TTL = {
    * this while the work runs, and the Account alarm releases one that was not renewed in time (its holder died).
    */
   reservationLeaseMs: 60_000,
+  /** a streamed answer whose client takes no event for this long is treated as gone (cancelled, settled) */
+  streamWriteTimeoutMs: 10_000,
   /** webhook delivery attempts and backoff base */
   webhookAttempts: 5,
   webhookBackoffMs: 2_000,

@@ -1,5 +1,5 @@
 // The edge Worker: the root Hono app (global middleware, public routes, /openapi.json, and the /v1 API and
-// /admin sub-apps, each carrying its own middleware), the usage queue consumer, and the Durable Object
+// /admin sub-apps, each carrying its own middleware), the usage queue's consumers (and its dead letters'), and the Durable Object
 // classes (Account, Job).
 import { secureHeaders } from "hono/secure-headers";
 import type { AppEnv, Env } from "./env";
@@ -11,7 +11,7 @@ import { API_BASE, v1 } from "./routes/v1";
 import { admin } from "./routes/admin";
 import { health } from "./routes/health";
 import { playground } from "./routes/playground";
-import { consumeUsage } from "./queue";
+import { consumeQueue } from "./queue";
 
 export { AccountDO } from "./durable/account";
 export { JobDO } from "./durable/job";
@@ -45,7 +45,7 @@ app.route("/admin", admin);
 
 export default {
   fetch: app.fetch,
-  queue: (batch: MessageBatch<unknown>, env: Env) => consumeUsage(batch, env),
+  queue: (batch: MessageBatch<unknown>, env: Env) => consumeQueue(batch, env),
 } satisfies ExportedHandler<Env>;
 
 export type { AppEnv };

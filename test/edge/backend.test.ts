@@ -9,6 +9,7 @@ const primary = inject("orchestratorUrl");
 const secondary = inject("secondaryUrl");
 const unhealthy = inject("unhealthyUrl");
 const dead = inject("deadUrl");
+const slowHealth = inject("slowHealthUrl");
 
 const gen = (key: string, rid: string, extra: Record<string, unknown> = {}) => json({ prompt: "pool test", size: "64x64", steps: 2, ...extra }, bearer(key, { "x-request-id": rid }));
 
@@ -43,6 +44,22 @@ describe("orchestrator pool", () => {
     const ledger = await accountStub(k.account_id).ledger();
     expect(ledger.every((r) => r.status === "released" && r.committed_milli === 0)).toBe(true);
     expect(await accountStub(k.account_id).snapshot()).toMatchObject({ committedMilli: 0, reservedMilli: 0, activeSlots: 0 });
+  });
+
+  it("still calls a host whose Health timed out when no host is ready (busy is not down); /healthz does not count it", async () => {
+    const k = await createKey();
+    const rid = uniq("slowhealth");
+    const res = await callWith({ ORCHESTRATOR_URLS: slowHealth }, "/v1/images/generations", gen(k.key, rid));
+    expect(res.status, await res.clone().text()).toBe(200);
+    const calls = (await standInCalls(rid, slowHealth)).filter((c) => c.method === "Generate");
+    expect(calls).toHaveLength(1);
+    // a ready host still goes first
+    const rid2 = uniq("slowhealth2");
+    expect((await callWith({ ORCHESTRATOR_URLS: `${slowHealth},${secondary}` }, "/v1/images/generations", gen(k.key, rid2))).status).toBe(200);
+    expect(await standInCalls(rid2, slowHealth)).toEqual([]);
+    expect(await standInCalls(rid2, secondary)).toHaveLength(1);
+    const hz = await callWith({ ORCHESTRATOR_URLS: slowHealth }, "/healthz");
+    expect(hz.status).toBe(503);
   });
 
   it("sends the service token; a wrong token is refused by the orchestrator and becomes a 503", async () => {

@@ -8,7 +8,7 @@
 // draining host, queue full, wrong token): nothing ran there, so nothing is charged twice. Once a host
 // has answered with its first event the stream is never moved (it may already have reached the client).
 // None reachable -> 503 with Retry-After, and the caller releases its reservation (nothing charged).
-import { ConnectError } from "@connectrpc/connect";
+import { Code, ConnectError } from "@connectrpc/connect";
 import type { MessageInitShape } from "@bufbuild/protobuf";
 import type { GenerateEvent, GenerateRequestSchema, HealthResponse, UnderstandEvent, UnderstandRequestSchema } from "../../../proto/gen/dimoo/v1/dimoo_pb";
 import { TTL } from "../config";
@@ -19,6 +19,8 @@ import { createDimooClient, type DimooClient, type FetchFn } from "./transport";
 interface HostState {
   url: string;
   ready: boolean;
+  /** the last health check timed out: busy or gone, unknown which (tried when nothing else is ready) */
+  slow: boolean;
   load: number;
   checkedAt: number;
   downUntil: number;
@@ -82,7 +84,7 @@ export class OrchestratorPool {
     const k = `${url}|${this.token ?? ""}`;
     let s = hosts.get(k);
     if (!s) {
-      s = { url, ready: false, load: 0, checkedAt: 0, downUntil: 0 };
+      s = { url, ready: false, slow: false, load: 0, checkedAt: 0, downUntil: 0 };
       if (hosts.size > 256) hosts.clear();
       hosts.set(k, s);
     }
@@ -94,10 +96,14 @@ export class OrchestratorPool {
       try {
         const h: HealthResponse = await this.client(s.url).health({}, { timeoutMs: TTL.healthTimeoutMs });
         s.ready = h.ready;
+        s.slow = false;
         s.load = h.queueDepth + h.activeRequests;
         if (h.ready) s.downUntil = 0;
-      } catch {
+      } catch (e) {
         s.ready = false;
+        // A host too busy to answer Health in time is not known to be down: a refused connection or a
+        // wrong token fails at once, a timeout does not.
+        s.slow = ConnectError.from(e).code === Code.DeadlineExceeded;
       } finally {
         s.checkedAt = Date.now();
         s.inflight = undefined;
@@ -107,9 +113,12 @@ export class OrchestratorPool {
   }
 
   /**
-   * Probe routing: ready hosts, least loaded first; hosts marked down recently go last (still tried if all
-   * else fails). Balanced routing: the balancers in turn, up to BALANCED_ATTEMPTS calls, no probe (a
-   * balancer marked down goes last).
+   * Probe routing: ready hosts, least loaded first; hosts marked down recently go last (still tried if all else fails),
+   * and after them hosts whose health check timed out: under load a healthy orchestrator can answer Health
+   * late, and refusing every request for the health cache's lifetime because of that would turn a busy host
+   * into an outage (a host that is really gone refuses the call at once, which is then the 503).
+   * Balanced routing: the balancers in turn, up to BALANCED_ATTEMPTS calls, no probe (a balancer marked
+   * down goes last).
    */
   async candidates(now = Date.now()): Promise<string[]> {
     if (this.routing === "balanced") {
@@ -121,7 +130,8 @@ export class OrchestratorPool {
     await Promise.all(states.filter((s) => now - s.checkedAt > TTL.healthMs).map((s) => this.check(s)));
     const ready = states.filter((s) => s.ready && s.downUntil <= now).sort((a, b) => a.load - b.load);
     const down = states.filter((s) => s.ready && s.downUntil > now);
-    return [...ready, ...down].map((s) => s.url);
+    const slow = states.filter((s) => !s.ready && s.slow);
+    return [...ready, ...down, ...slow].map((s) => s.url);
   }
 
   markDown(url: string): void {
@@ -172,8 +182,8 @@ export class OrchestratorPool {
       await Promise.all(states.filter((s) => now - s.checkedAt > TTL.healthMs).map((s) => this.check(s)));
       return { configured: this.urls.length, ready: states.filter((s) => s.ready).length };
     }
-    const ready = await this.candidates();
-    return { configured: this.urls.length, ready: ready.filter((u) => this.state(u).downUntil <= Date.now()).length };
+    const candidates = await this.candidates();
+    return { configured: this.urls.length, ready: candidates.filter((u) => this.state(u).ready && this.state(u).downUntil <= Date.now()).length };
   }
 }
 

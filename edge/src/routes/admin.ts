@@ -1,6 +1,7 @@
 // Admin API (Bearer ADMIN_TOKEN), a sub-app mounted at /admin with its own body limit and token check:
 // create keys (the key is shown once), list and revoke them, change a key's plan, manage plans, read usage
-// across accounts (from the queue-fed usage_events table) and one account's live quota snapshot.
+// across accounts (from the queue-fed usage_events table), replay the usage events the queue's dead-letter
+// consumer parked, and one account's live quota snapshot.
 import { createRoute, z } from "@hono/zod-openapi";
 import type { AppEnv } from "../env";
 import { createRouter } from "../validation";
@@ -10,6 +11,7 @@ import { createKey, getKey, listKeys, listPlans, revokeKey, setKeyPlan, upsertPl
 import { accountStub } from "../durable/account";
 import { dayOf, milliToUnits } from "../metering";
 import { LIMITS } from "../config";
+import { replayParkedUsage } from "../usage-events";
 import { limitBody } from "../middleware/body-limit";
 import { requireAdmin } from "../middleware/admin-auth";
 import type { Context } from "hono";
@@ -180,6 +182,28 @@ admin.openapi(
       .all<{ account_id: string; day: string; task: string; requests: number; units_milli: number }>();
     return c.json({ object: "list" as const, data: rows.results.map((r) => ({ account_id: r.account_id, date: r.day, task: r.task, requests: r.requests, units: milliToUnits(r.units_milli) })) }, 200);
   },
+);
+
+admin.openapi(
+  createRoute({
+    method: "post",
+    path: "/usage/replay",
+    tags: ["admin"],
+    summary: "Write the usage events parked by the dead-letter consumer to D1 (idempotent per event id)",
+    security,
+    responses: {
+      200: {
+        content: {
+          "application/json": {
+            schema: z.object({ replayed: z.number().int(), already_present: z.number().int(), failed: z.number().int(), malformed: z.number().int() }),
+          },
+        },
+        description: "What the replay did",
+      },
+      ...adminErrors,
+    },
+  }),
+  async (c) => c.json(await replayParkedUsage(c.env), 200),
 );
 
 admin.openapi(

@@ -143,10 +143,20 @@ export async function meteredResponse<R, B>(c: Context<AppEnv>, request: Metered
       const signal = AbortSignal.any([c.req.raw.signal, client.signal]);
       let delivered = false;
       const write = async (e: StreamEvent) => {
-        if (sse.aborted) return;
+        if (sse.aborted || client.signal.aborted) return;
         // handed to the response stream while the client is still there: counted as sent
+        const before = delivered;
         if (e.delivers) delivered = true;
-        await sse.writeSSE(e);
+        // A client that went away without its body being cancelled (seen behind wrangler dev's proxy) leaves
+        // a write pending for ever: the request would never settle and its slot would stay taken. A client
+        // that takes no event for this long is treated as gone, and the stuck event as not delivered.
+        let timer: ReturnType<typeof setTimeout> | undefined;
+        const stuck = new Promise<true>((resolve) => (timer = setTimeout(() => resolve(true), TTL.streamWriteTimeoutMs)));
+        const timedOut = await Promise.race([sse.writeSSE(e).then(() => false), stuck]).finally(() => clearTimeout(timer));
+        if (timedOut) {
+          delivered = before;
+          client.abort(new Error("client stopped reading"));
+        }
       };
       const live: StreamEvent[] = [];
       const emit: Emit = (e) => {

@@ -125,6 +125,9 @@ export class OrchestratorMetrics {
   readonly requestSeconds = this.registry.add(
     new Histogram("dimoo_orchestrator_request_seconds", "End-to-end request time by method.", [0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300]),
   );
+  // Memory, read at scrape time: what a leak (requests that leave something behind) shows up in.
+  readonly residentMemory = this.registry.add(new Gauge("process_resident_memory_bytes", "Resident set size of the orchestrator process.").collect(() => process.memoryUsage.rss()));
+  readonly heapUsed = this.registry.add(new Gauge("dimoo_orchestrator_heap_used_bytes", "V8 heap in use (after the last collection, plus what was allocated since).").collect(() => process.memoryUsage().heapUsed));
 }
 
 export interface MetricsServer {

@@ -7,6 +7,8 @@ declare module "vitest" {
     orchestratorUrl: string;
     secondaryUrl: string;
     unhealthyUrl: string;
+    /** a stand-in that answers Health only after the edge's health timeout (busy, not down) */
+    slowHealthUrl: string;
     deadUrl: string;
     webhookUrl: string;
     orchestratorToken: string;

@@ -22,15 +22,17 @@ export default async function setup(project: TestProject) {
   const primary = await startOrchestrator(ORCHESTRATOR_TOKEN);
   const secondary = await startStandInOrchestrator({ token: ORCHESTRATOR_TOKEN, name: "secondary" });
   const unhealthy = await startStandInOrchestrator({ token: ORCHESTRATOR_TOKEN, name: "unhealthy", mode: "unhealthy" });
+  const slowHealth = await startStandInOrchestrator({ token: ORCHESTRATOR_TOKEN, name: "slow-health", mode: "slow-health" });
   const webhooks = await startWebhookReceiver();
   project.provide("orchestratorKind", primary.kind);
   project.provide("orchestratorUrl", primary.url);
   project.provide("secondaryUrl", secondary.url);
   project.provide("unhealthyUrl", unhealthy.url);
+  project.provide("slowHealthUrl", slowHealth.url);
   project.provide("deadUrl", await deadUrl());
   project.provide("webhookUrl", webhooks.url);
   project.provide("orchestratorToken", ORCHESTRATOR_TOKEN);
   return async () => {
-    await Promise.all([primary.close(), secondary.close(), unhealthy.close(), webhooks.close()]);
+    await Promise.all([primary.close(), secondary.close(), unhealthy.close(), slowHealth.close(), webhooks.close()]);
   };
 }

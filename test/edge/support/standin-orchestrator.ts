@@ -5,7 +5,8 @@
 // the one-line swap.
 //
 // Behaviour knobs:
-//   - per instance: `mode: "ok" | "unhealthy"` (Health reports ready=false) and a fixed service token;
+//   - per instance: `mode: "ok" | "unhealthy" | "slow-health"` (Health reports ready=false, or answers
+//     ready after 2.5 s: a host too busy to answer Health in time) and a fixed service token;
 //   - per request, via directives inside the prompt/question (stand-in only):
 //       [standin:fail=unavailable|internal|invalid|exhausted]  fail with that gRPC status
 //       [standin:fail_after=N]                                  fail after N progress steps (default 0)
@@ -38,7 +39,7 @@ import {
 
 export interface StandInOptions {
   token: string;
-  mode?: "ok" | "unhealthy";
+  mode?: "ok" | "unhealthy" | "slow-health";
   name?: string;
   port?: number;
 }
@@ -353,6 +354,7 @@ export async function startStandInOrchestrator(opts: StandInOptions): Promise<St
       understand,
       async health(_req, ctx) {
         authorize(ctx, { method: "Health", server: name, authorized: false });
+        if (opts.mode === "slow-health") await sleep(2500);
         return {
           ready: opts.mode !== "unhealthy",
           models: [{ name: "lumina-dimoo-standin", ready: opts.mode !== "unhealthy" }],

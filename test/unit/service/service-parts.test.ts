@@ -82,6 +82,9 @@ describe("metrics and logs", () => {
     expect(text).toContain('dimoo_orchestrator_errors_total{code="RESOURCE_EXHAUSTED"} 1');
     expect(text).toContain('dimoo_orchestrator_step_seconds_bucket{le="0.005",part="orchestrator"} 1');
     expect(text).toContain("dimoo_orchestrator_queue_depth 7");
+    // memory, read at scrape time (the fault suite's stream soak compares it with its baseline)
+    expect(Number(/^process_resident_memory_bytes (\d+)$/m.exec(text)?.[1])).toBeGreaterThan(1e6);
+    expect(Number(/^dimoo_orchestrator_heap_used_bytes (\d+)$/m.exec(text)?.[1])).toBeGreaterThan(1e6);
     expect(codeName(Code.Canceled)).toBe("CANCELLED");
   });
 
