@@ -266,7 +266,9 @@ export function dimooRoutes<GS extends GenerateSpec, GT extends ImageTask, US ex
         try {
           models = await deps.health.models(AbortSignal.any([ctx.signal, AbortSignal.timeout(2000)]));
         } catch (err) {
-          deps.log.warn("health check failed", { error: String(err).slice(0, 200) });
+          // Expected while the host starts (its engine may come up after it): only news once it serves.
+          const level = deps.serving?.() === false ? "debug" : "warn";
+          deps.log[level]("health check failed", { error: String(err).slice(0, 200) });
         }
         return create(HealthResponseSchema, {
           // A draining or warming host is alive but takes no new work: the edge stops choosing it.

@@ -13,7 +13,7 @@ import { DEFAULT_BATCHER, type BatcherSettings } from "./config";
 import { createLogger, type Logger } from "./log";
 import { batcherMetricHooks, codeName, OrchestratorMetrics } from "./metrics";
 import { startOrchestratorServer, type OrchestratorServer } from "./server";
-import { warmUp, type WarmUpOptions } from "./warm-up";
+import { engineReady, warmUp, type WarmUpOptions } from "./warm-up";
 
 export interface OrchestratorOptions {
   /** Triton gRPC address, e.g. "127.0.0.1:8001" or "grpc://host:8001". */
@@ -109,12 +109,17 @@ export async function startOrchestrator(opts: OrchestratorOptions): Promise<Orch
   );
   log.info("orchestrator listening", { url: server.url, metrics: server.metrics?.url, triton: opts.tritonUrl, mlCache: mlCache(), ...settings, buckets: settings.buckets.length });
   // In the background, so the process handles signals meanwhile; Health keeps callers away until it ends.
+  const stopWarmUp = new AbortController();
   const warmedUp = !warming
     ? Promise.resolve()
-    : warmUp(server.url, opts.token, log, opts.warmUp || {}).then(
-        (r) => log.info("warmed up", { ms: Math.round(r.ms), failed: r.failed }),
-        (e) => log.warn("warm-up stopped", { error: e instanceof Error ? e.message : String(e) }),
-      ).finally(() => (warming = false));
+    : (async () => {
+        if (!(await engineReady(engine, stopWarmUp.signal))) return log.warn("warm-up skipped: the engine did not become ready");
+        await engine.detectCachedModel(stopWarmUp.signal);
+        const r = await warmUp(server.url, opts.token, log, opts.warmUp || {});
+        log.info("warmed up", { ms: Math.round(r.ms), failed: r.failed, mlCache: mlCache() });
+      })()
+        .catch((e) => log.warn("warm-up stopped", { error: e instanceof Error ? e.message : String(e) }))
+        .finally(() => (warming = false));
   return {
     ...server,
     batcher,
@@ -123,6 +128,7 @@ export async function startOrchestrator(opts: OrchestratorOptions): Promise<Orch
     warmedUp,
     images,
     close: async () => {
+      stopWarmUp.abort();
       await server.close();
       client.close();
       await images.close();

@@ -10,6 +10,7 @@ import { createConnectTransport } from "@connectrpc/connect-node";
 import sharp from "sharp";
 import type { MessageInitShape } from "@bufbuild/protobuf";
 import { DimooService, Task, type GenerateRequestSchema, type UnderstandRequestSchema } from "../../../proto/gen/dimoo/v1/dimoo_pb";
+import type { EngineHealth } from "../engine/runners";
 import type { Logger } from "./log";
 
 export type FirstCall =
@@ -60,6 +61,21 @@ export async function firstCallRequests(opts: WarmUpOptions = {}): Promise<First
     { name: "understand 256x256 photo", kind: "understand", request: { question: "What colour is the top left corner?", images: [photo], maxTokens: 16, steps, seed: 1n } },
   );
   return out;
+}
+
+/**
+ * Waits until every model the orchestrator uses is ready: an orchestrator may start before its Triton (a
+ * separate process or container) listens, and a warm-up against an absent engine would warm nothing.
+ * Resolves false when `timeoutMs` passes or `signal` fires first.
+ */
+export async function engineReady(engine: EngineHealth, signal: AbortSignal, timeoutMs = 15 * 60_000): Promise<boolean> {
+  const until = Date.now() + timeoutMs;
+  while (!signal.aborted && Date.now() < until) {
+    const models = await engine.models(AbortSignal.any([signal, AbortSignal.timeout(2000)])).catch(() => []);
+    if (models.length > 0 && models.every((m) => m.ready)) return true;
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  return false;
 }
 
 /**

@@ -8,6 +8,8 @@ import type { Orchestrator } from "../../../gpu-backend/src/service/orchestrator
 import { createLogger } from "../../../gpu-backend/src/service/log";
 import type { TritonClient } from "../../../gpu-backend/src/triton";
 import { auth, clientFor, collect, deadPort, errorOf, startBackend, startOrch, TOKEN, waitFor } from "./support";
+import { start as startEmbedded } from "../../../gpu-backend/src/embedded/server";
+import { DEV_MODEL_REPOSITORY } from "../../../gpu-backend/src/cli/build-dev-models";
 
 let backend: EmbeddedBackend;
 let orch: Orchestrator;
@@ -199,6 +201,30 @@ describe("start-up warm-up", () => {
       expect(logged.some((l) => l.msg === "warm-up request failed")).toBe(false);
     } finally {
       await o.close();
+    }
+  }, 300_000);
+
+  it("waits for an engine that starts after the orchestrator (npm start's order) before warming", async () => {
+    const port = await deadPort();
+    const lines: string[] = [];
+    const o = await startOrch(`127.0.0.1:${port}`, {
+      batcher: { maxBatchTokens: 8192 },
+      log: createLogger({ level: "debug", write: (l) => lines.push(l) }),
+      warmUp: { sizes: [[256, 256]], steps: 2 },
+    });
+    let late: EmbeddedBackend | undefined;
+    try {
+      await new Promise((r) => setTimeout(r, 1000));
+      expect((await clientFor("connect", o.url).health({}, { headers: auth(TOKEN) })).ready).toBe(false);
+      late = await startEmbedded({ repository: DEV_MODEL_REPOSITORY, port, host: "127.0.0.1" });
+      await o.warmedUp;
+      const logged = lines.map((l) => JSON.parse(l) as { msg: string; failed?: number; mlCache?: boolean });
+      expect(logged.some((l) => l.msg === "warm-up request failed")).toBe(false);
+      expect(logged.find((l) => l.msg === "warmed up")).toMatchObject({ failed: 0, mlCache: true });
+      expect((await clientFor("connect", o.url).health({}, { headers: auth(TOKEN) })).ready).toBe(true);
+    } finally {
+      await o.close();
+      await late?.close();
     }
   }, 300_000);
 });
