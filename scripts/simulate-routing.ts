@@ -14,6 +14,7 @@
 //              regions every interval (all 13 regions: 39 probes per origin per interval, 60 s default).
 // Isolate churn is not modelled: a new isolate starts cold, which only adds probe rounds to probe/registry.
 import { parseArgs } from "node:util";
+import { mulberry32 } from "../gpu-backend/src/builder/seeded-random";
 
 const { values: args } = parseArgs({
   options: {
@@ -34,17 +35,6 @@ const MONITOR_DCS_PER_REGION = 3;
 const MONITOR_INTERVAL_S = 60;
 const RATES = [10, 100, 1000];
 
-/** mulberry32: a small seeded PRNG, so every run prints the same figures. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** Picks an isolate: uniform, or Zipf(s) by inverse CDF over ranks. */
 function isolatePicker(kind: "uniform" | "zipf", rand: () => number): () => number {
@@ -76,7 +66,7 @@ interface Row {
 
 /** Simulates the call stream once; probe and registry share it (both refresh on a stale isolate). */
 function simulate(rate: number, spread: "uniform" | "zipf", seed: number): Row {
-  const rand = prng(seed);
+  const rand = mulberry32(seed); // seeded, so every run prints the same figures
   const pick = isolatePicker(spread, rand);
   const lastRefresh = new Float64Array(ISOLATES).fill(-Infinity);
   let t = 0, calls = 0, coldCalls = 0;

@@ -8,7 +8,7 @@
 // inputs and answers are printed at the end (FUZZ_RUNS scales the number of runs, FUZZ_SEED changes the seed).
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import fc from "fast-check";
-import { ADMIN, bearer, callWith, createKey, createPlan, dataUrl, png, testEnv, uniq, type TestKey } from "./support/helpers";
+import { ADMIN, bearer, callWith, createKey, createPlan, dataUrl, png, pngFile, testEnv, uniq, type TestKey } from "./support/helpers";
 import { applyMutation, HOSTILE_URLS, mutationOf, ODD_STRINGS, valueOf, type Hints, type JsonSchema, type Mutation, type OpenApiDoc } from "./support/schema-arbitraries";
 import { utf8 } from "../../edge/src/lib/encoding";
 
@@ -513,29 +513,5 @@ describe("hand-written hostile inputs", () => {
 
 /** A PNG of `width` x `height` 8-bit greyscale whose IDAT is `zlib` as given. */
 async function pngFromZlib(width: number, height: number, zlib: Uint8Array): Promise<Uint8Array> {
-  const base = await png(1, 1);
-  // reuse the helper's chunk layout: signature + IHDR from a real PNG, patched, then our IDAT and IEND
-  const { crc32 } = await import("../../edge/src/lib/crc32");
-  const chunk = (type: string, data: Uint8Array) => {
-    const out = new Uint8Array(12 + data.length);
-    const dv = new DataView(out.buffer);
-    dv.setUint32(0, data.length);
-    out.set(utf8.encode(type), 4);
-    out.set(data, 8);
-    dv.setUint32(8 + data.length, crc32(out.subarray(4, 8 + data.length)));
-    return out;
-  };
-  const ihdr = new Uint8Array(13);
-  const dv = new DataView(ihdr.buffer);
-  dv.setUint32(0, width);
-  dv.setUint32(4, height);
-  ihdr.set([8, 0, 0, 0, 0], 8);
-  const parts = [base.subarray(0, 8), chunk("IHDR", ihdr), chunk("IDAT", zlib), chunk("IEND", new Uint8Array())];
-  const out = new Uint8Array(parts.reduce((s, p) => s + p.length, 0));
-  let o = 0;
-  for (const p of parts) {
-    out.set(p, o);
-    o += p.length;
-  }
-  return out;
+  return pngFile(width, height, 0, zlib);
 }
