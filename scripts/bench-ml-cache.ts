@@ -165,7 +165,9 @@ async function main() {
     const res = await infer(model, req);
     if (model === TRANSFORMER_MODEL || model === TRANSFORMER_CACHED_MODEL) {
       const inputs = req.inputs as unknown as Record<string, { shape: number[]; data: unknown }>;
-      const kind: StepKind = model === TRANSFORMER_MODEL ? "uncached" : inputs[CI.recompute.name].shape[1] === inputs[CI.inputIds.name].shape[1] ? "refresh" : "cached";
+      // a refresh sends an empty recompute list (every position), or one naming every position
+      const P = inputs[CI.recompute.name].shape[1];
+      const kind: StepKind = model === TRANSFORMER_MODEL ? "uncached" : P === 0 || P === inputs[CI.inputIds.name].shape[1] ? "refresh" : "cached";
       callMs[kind].push(performance.now() - t0);
       wire.calls++;
       wire.sent += Object.values(inputs).reduce((n, t) => n + dataBytes(t), 0);

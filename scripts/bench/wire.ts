@@ -94,10 +94,10 @@ export const wire: BenchSection = {
   id: "wire",
   title: "2. Wire bytes per step and the ML-Cache side by side (dev models)",
   item: "2 (bytes per step, cache off and on) and the ML-Cache comparison",
-  command: "npx tsx scripts/bench/wire.ts (runs npx tsx scripts/bench-ml-cache.ts --size 512x512 --steps 10 --runs 1 --width 256 --layers 4 --json FILE)",
+  command: "npx tsx scripts/bench/wire.ts (runs npx tsx scripts/bench-ml-cache.ts --size 1024x1024 --steps 10 --runs 1 --width 256 --layers 4 --json FILE)",
   async run(ctx) {
     const steps = 10;
-    const size = "512x512";
+    const size = "1024x1024";
     const args = ["--size", size, "--steps", String(steps), "--runs", "1", "--width", "256", "--layers", "4"];
     ctx.log("wire: the worst 1024x1024 steps through the packers and the embedded backend");
     const w = await worstSteps();
