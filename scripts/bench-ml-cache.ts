@@ -166,8 +166,8 @@ async function main() {
     if (model === TRANSFORMER_MODEL || model === TRANSFORMER_CACHED_MODEL) {
       const inputs = req.inputs as unknown as Record<string, { shape: number[]; data: unknown }>;
       // a refresh sends an empty recompute list (every position), or one naming every position
-      const P = inputs[CI.recompute.name].shape[1];
-      const kind: StepKind = model === TRANSFORMER_MODEL ? "uncached" : P === 0 || P === inputs[CI.inputIds.name].shape[1] ? "refresh" : "cached";
+      const P = model === TRANSFORMER_MODEL ? -1 : inputs[CI.recompute.name].shape[1];
+      const kind: StepKind = P < 0 ? "uncached" : P === 0 || P === inputs[CI.inputIds.name].shape[1] ? "refresh" : "cached";
       callMs[kind].push(performance.now() - t0);
       wire.calls++;
       wire.sent += Object.values(inputs).reduce((n, t) => n + dataBytes(t), 0);
