@@ -57,6 +57,16 @@ export interface ServiceDeps<
   inflight?: InflightCalls;
 }
 
+/** Whether the host takes new work: a draining or warming host is alive, but the edge should not choose it. */
+export function acceptsWork(deps: Pick<ServiceDeps, "batcher" | "serving">): boolean {
+  return !deps.batcher.isDraining && (deps.serving?.() ?? true);
+}
+
+/** Ready, as Health and /readyz both report it: taking work, and every engine model loaded. */
+export function hostReady(deps: Pick<ServiceDeps, "batcher" | "serving">, models: readonly { ready: boolean }[]): boolean {
+  return acceptsWork(deps) && models.length > 0 && models.every((m) => m.ready);
+}
+
 const digest = (s: string) => createHash("sha256").update(s).digest();
 
 /** The caller's request id (travels into logs and Triton request ids), or a fresh one. */
@@ -271,8 +281,7 @@ export function dimooRoutes<GS extends GenerateSpec, GT extends ImageTask, US ex
           deps.log[level]("health check failed", { error: String(err).slice(0, 200) });
         }
         return create(HealthResponseSchema, {
-          // A draining or warming host is alive but takes no new work: the edge stops choosing it.
-          ready: !batcher.isDraining && (deps.serving?.() ?? true) && models.length > 0 && models.every((m) => m.ready),
+          ready: hostReady(deps, models),
           models: models.map((m) => create(ModelHealthSchema, m)),
           queueDepth: batcher.queueDepth,
           activeRequests: batcher.activeCount,

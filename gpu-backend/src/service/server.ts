@@ -3,7 +3,7 @@
 import { connectNodeAdapter } from "@connectrpc/connect-node";
 import type { DrainReport } from "../batcher/step-batcher";
 import type { GenerateSpec, ImageTask, TextTask, UnderstandSpec } from "../tasks/task";
-import { authInterceptor, dimooRoutes, type ServiceDeps } from "./dimoo-service";
+import { acceptsWork, authInterceptor, dimooRoutes, hostReady, type ServiceDeps } from "./dimoo-service";
 import { InflightCalls } from "./inflight-calls";
 import { listenDual, type RequestHandler } from "./listener";
 import { startMetricsServer, type MetricsServer } from "./metrics";
@@ -51,12 +51,8 @@ export async function startOrchestratorServer<GS extends GenerateSpec, GT extend
   deps.metrics.queueDepth.collect(() => deps.batcher.queueDepth);
   deps.metrics.activeRequests.collect(() => deps.batcher.activeCount);
   deps.metrics.draining.collect(() => (deps.batcher.isDraining ? 1 : 0));
-  // Ready = what Health says: every model loaded, the host warmed up and not draining.
-  const ready = async () => {
-    if (deps.batcher.isDraining || deps.serving?.() === false) return false;
-    const models = await deps.health.models(AbortSignal.timeout(2000));
-    return models.length > 0 && models.every((m) => m.ready);
-  };
+  // Ready = what Health says (a host that takes no work is not asked about its models).
+  const ready = async () => acceptsWork(deps) && hostReady(deps, await deps.health.models(AbortSignal.timeout(2000)));
   const metrics =
     opts.metricsPort === undefined ? undefined : await startMetricsServer(deps.metrics.registry, opts.metricsPort, opts.metricsHost ?? "127.0.0.1", ready);
   const urlHost = host === "0.0.0.0" || host === "::" ? "127.0.0.1" : host;
